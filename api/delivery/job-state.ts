@@ -1,0 +1,113 @@
+/**
+ * The delivery state machine of DESIGN.md, as pure functions over a job value:
+ *   queued → dispatched → sent → delivered, or failed / expired (terminal).
+ * Each route tried is an attempt; the job's state follows its newest attempt
+ * until a route sends it or no route is left.
+ */
+
+export type JobState = "queued" | "dispatched" | "sent" | "delivered" | "failed" | "expired";
+export type AttemptState = "dispatched" | "sent" | "delivered" | "failed" | "cancelled";
+/** `device:<id>`, `twilio`, `africastalking` or `email`. */
+export type Route = string;
+
+export interface Attempt {
+  route: Route;
+  state: AttemptState;
+  at: string;
+  error?: string;
+  providerMessageId?: string;
+}
+
+export interface Job {
+  id: string;
+  kind: "otp" | "message";
+  /** The OTP this job delivers, for kind `otp`. */
+  otpId?: string;
+  channel: "sms" | "email";
+  to?: string;
+  email?: string;
+  /** The text to send, sealed (AES-GCM) so the store never holds an OTP code in clear. */
+  sealedBody: string;
+  subject?: string;
+  state: JobState;
+  attempts: Attempt[];
+  createdAt: string;
+  updatedAt: string;
+  /** After this the message is useless (the OTP expired): no route may send it. */
+  expiresAt: string;
+  callbackUrl?: string;
+}
+
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(["delivered", "failed", "expired"]);
+
+export function isTerminal(job: Pick<Job, "state">): boolean {
+  return TERMINAL_STATES.has(job.state);
+}
+
+/**
+ * Nothing more for the gateway to do. `sent` counts: a cloud provider that took
+ * the message gives no further signal unless a delivery receipt arrives later.
+ */
+export function isSettled(job: Pick<Job, "state">): boolean {
+  return job.state === "sent" || isTerminal(job);
+}
+
+export class InvalidTransition extends Error {}
+
+function withAttempt(job: Job, route: Route, at: Date, patch: Partial<Attempt> & { state: AttemptState }): Job {
+  const attempts = [...job.attempts];
+  const index = attempts.findLastIndex((a) => a.route === route);
+  if (index < 0) throw new InvalidTransition(`job ${job.id} has no attempt on ${route}`);
+  attempts[index] = { ...attempts[index]!, ...patch, at: at.toISOString() };
+  return { ...job, attempts, updatedAt: at.toISOString() };
+}
+
+/** Start an attempt on a route. Only from `queued` or after a failed attempt. */
+export function dispatch(job: Job, route: Route, at: Date): Job {
+  if (job.state !== "queued" && job.state !== "dispatched") {
+    throw new InvalidTransition(`cannot dispatch job ${job.id} in state ${job.state}`);
+  }
+  const open = job.attempts.find((a) => a.state === "dispatched");
+  if (open) throw new InvalidTransition(`job ${job.id} is already dispatched on ${open.route}`);
+  const attempt: Attempt = { route, state: "dispatched", at: at.toISOString() };
+  return { ...job, state: "dispatched", attempts: [...job.attempts, attempt], updatedAt: at.toISOString() };
+}
+
+export function markSent(job: Job, route: Route, at: Date, providerMessageId?: string): Job {
+  if (job.state !== "dispatched") throw new InvalidTransition(`cannot mark job ${job.id} sent from ${job.state}`);
+  const next = withAttempt(job, route, at, { state: "sent", ...(providerMessageId ? { providerMessageId } : {}) });
+  return { ...next, state: "sent" };
+}
+
+export function markDelivered(job: Job, route: Route, at: Date): Job {
+  if (job.state !== "sent" && job.state !== "dispatched") {
+    throw new InvalidTransition(`cannot mark job ${job.id} delivered from ${job.state}`);
+  }
+  return { ...withAttempt(job, route, at, { state: "delivered" }), state: "delivered" };
+}
+
+/** The attempt failed; the job stays `dispatched` until the next route is tried or `exhaust` ends it. */
+export function markAttemptFailed(job: Job, route: Route, at: Date, error: string): Job {
+  if (job.state !== "dispatched") throw new InvalidTransition(`cannot fail an attempt of job ${job.id} in ${job.state}`);
+  return withAttempt(job, route, at, { state: "failed", error });
+}
+
+/** No route is left. */
+export function exhaust(job: Job, at: Date, error = "no route delivered the message"): Job {
+  if (isTerminal(job)) throw new InvalidTransition(`job ${job.id} is already ${job.state}`);
+  return { ...job, state: "failed", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, error) };
+}
+
+export function expire(job: Job, at: Date): Job {
+  if (isTerminal(job) || job.state === "sent") throw new InvalidTransition(`cannot expire job ${job.id} in ${job.state}`);
+  return { ...job, state: "expired", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, "expired") };
+}
+
+function closeOpenAttempts(job: Job, at: Date, error: string): Attempt[] {
+  return job.attempts.map((a) => (a.state === "dispatched" ? { ...a, state: "failed", at: at.toISOString(), error } : a));
+}
+
+/** The attempt a caller should show as "the" delivery: the newest one. */
+export function currentAttempt(job: Job): Attempt | undefined {
+  return job.attempts.at(-1);
+}

@@ -1,0 +1,164 @@
+/**
+ * The Redis store (REDIS_URL): shared by every node of a cluster. Decisions run
+ * as Lua scripts (redis-scripts.ts) so they are atomic across nodes; jobs use
+ * a version field for compare-and-set.
+ */
+import { Redis } from "ioredis";
+import type { Job } from "../delivery/job-state.js";
+import { secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
+import { ISSUE_OTP, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
+import type { ApiKeyRecord, IssueResult, Store, VerifyResult } from "./store.js";
+
+type ScriptReply = [string, number, number?, number?, number?] | [string];
+
+interface ScriptedRedis extends Redis {
+  otpgateIssue(...args: (string | number)[]): Promise<ScriptReply>;
+  otpgateVerify(...args: (string | number)[]): Promise<ScriptReply>;
+  otpgateUpdateJob(key: string, version: string, data: string): Promise<number>;
+}
+
+const MAX_CAS_RETRIES = 100;
+
+export interface RedisStoreOptions {
+  url: string;
+  /** Namespace for every key, so several deployments (or tests) can share a Redis. */
+  keyPrefix?: string;
+}
+
+export class RedisStore implements Store {
+  readonly kind = "redis" as const;
+  readonly redis: ScriptedRedis;
+  readonly keyPrefix: string;
+
+  constructor(options: RedisStoreOptions) {
+    this.keyPrefix = options.keyPrefix ?? "otpgate:";
+    const redis = new Redis(options.url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    redis.defineCommand("otpgateIssue", { numberOfKeys: 0, lua: ISSUE_OTP });
+    redis.defineCommand("otpgateVerify", { numberOfKeys: 0, lua: VERIFY_OTP });
+    redis.defineCommand("otpgateUpdateJob", { numberOfKeys: 1, lua: UPDATE_JOB });
+    // Errors reach callers through their commands; without a listener ioredis would also print each one.
+    redis.on("error", () => {});
+    this.redis = redis as ScriptedRedis;
+  }
+
+  private key(...parts: string[]): string {
+    return this.keyPrefix + parts.join(":");
+  }
+
+  async issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult> {
+    const { status: _status, attempts: _attempts, ...data } = record;
+    const keepMs = Math.max(1, record.expiresAt - now + policy.retentionSeconds * 1000);
+    const reply = await this.redis.otpgateIssue(
+      this.keyPrefix,
+      record.id,
+      JSON.stringify(data),
+      record.maxAttempts,
+      record.expiresAt,
+      keepMs,
+      policy.resendCooldownSeconds * 1000,
+      policy.maxSendsPerHour,
+      ...record.subjects,
+    );
+    const [outcome, ttlMs] = reply;
+    if (outcome === "ok") return { ok: true };
+    return {
+      ok: false,
+      reason: outcome as "locked" | "cooldown" | "hourly_cap",
+      retryAfterSeconds: secondsUntil(now + Number(ttlMs), now),
+    };
+  }
+
+  async getOtp(id: string): Promise<OtpRecord | null> {
+    const fields = await this.redis.hgetall(this.key("otp", id));
+    if (!fields.data) return null;
+    const data = JSON.parse(fields.data) as Omit<OtpRecord, "status" | "attempts">;
+    return { ...data, status: fields.status as OtpStatus, attempts: Number(fields.attempts) };
+  }
+
+  async latestOtpId(subject: string): Promise<string | null> {
+    return this.redis.get(this.key("latest", subject));
+  }
+
+  async verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult> {
+    const data = await this.redis.hget(this.key("otp", id), "data");
+    if (!data) return { found: false };
+    const { subjects } = JSON.parse(data) as Pick<OtpRecord, "subjects">;
+    const reply = await this.redis.otpgateVerify(
+      this.keyPrefix,
+      id,
+      matched ? 1 : 0,
+      now,
+      policy.lockoutThreshold,
+      policy.lockoutSeconds * 1000,
+      ...subjects,
+    );
+    if (reply[0] === "missing") return { found: false };
+    const [status, attempts, maxAttempts, lockedMs, applied] = reply as [OtpStatus, number, number, number, number];
+    const attemptsLeft = Math.max(0, maxAttempts - attempts);
+    if (lockedMs > 0) {
+      return { found: true, valid: false, status, attemptsLeft, lockedForSeconds: secondsUntil(now + lockedMs, now) };
+    }
+    return { found: true, valid: applied === 1 && status === "approved", status, attemptsLeft };
+  }
+
+  async createJob(job: Job, ttlSeconds: number): Promise<void> {
+    const key = this.key("job", job.id);
+    await this.redis.multi().hset(key, "v", 0, "data", JSON.stringify(job)).expire(key, ttlSeconds).exec();
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    const data = await this.redis.hget(this.key("job", id), "data");
+    return data ? (JSON.parse(data) as Job) : null;
+  }
+
+  async updateJob(id: string, change: (job: Job) => Job | null): Promise<Job | null> {
+    const key = this.key("job", id);
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const [version, data] = await this.redis.hmget(key, "v", "data");
+      if (version === null || data === null) return null;
+      const current = JSON.parse(data) as Job;
+      const next = change(structuredClone(current));
+      if (!next) return current;
+      if ((await this.redis.otpgateUpdateJob(key, version, JSON.stringify(next))) === 1) return next;
+    }
+    throw new Error(`job ${id}: too much contention, gave up after ${MAX_CAS_RETRIES} tries`);
+  }
+
+  async saveApiKey(record: ApiKeyRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.key("apikey", record.digest), JSON.stringify(record))
+      .hset(this.key("apikeys"), record.id, record.digest)
+      .exec();
+  }
+
+  async findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null> {
+    const data = await this.redis.get(this.key("apikey", digest));
+    return data ? (JSON.parse(data) as ApiKeyRecord) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const digests = Object.values(await this.redis.hgetall(this.key("apikeys")));
+    if (digests.length === 0) return [];
+    const values = await this.redis.mget(digests.map((digest) => this.key("apikey", digest)));
+    return values.filter((value): value is string => value !== null).map((value) => JSON.parse(value) as ApiKeyRecord);
+  }
+
+  async revokeApiKey(id: string, at: Date): Promise<ApiKeyRecord | null> {
+    const digest = await this.redis.hget(this.key("apikeys"), id);
+    if (!digest) return null;
+    const record = await this.findApiKeyByDigest(digest);
+    if (!record) return null;
+    const revoked = { ...record, revokedAt: record.revokedAt ?? at.toISOString() };
+    await this.redis.set(this.key("apikey", digest), JSON.stringify(revoked));
+    return revoked;
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

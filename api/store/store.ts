@@ -1,0 +1,65 @@
+/**
+ * The Store interface: everything otpgate keeps. Two implementations
+ * (memory-store.ts, redis-store.ts) pass the same contract suite
+ * (test/store/store-contract.ts). Every method that decides something does it
+ * atomically: two nodes, or two requests on one node, never both win.
+ */
+import type { Job } from "../delivery/job-state.js";
+import type { IssueRejection, OtpPolicy, OtpRecord, VerificationOutcome } from "../otp/rules.js";
+
+export type ApiKeyScope = "admin" | "otp" | "messages" | "publisher";
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** hex SHA-256 of the key; keys are 256-bit random, so a fast hash is enough. */
+  digest: string;
+  scopes: ApiKeyScope[];
+  createdAt: string;
+  revokedAt?: string;
+  /** First characters of the key, to recognise it in a list. */
+  prefix: string;
+}
+
+export type IssueResult = { ok: true } | ({ ok: false } & IssueRejection);
+
+export type VerifyResult = { found: false } | ({ found: true } & VerificationOutcome);
+
+export interface Store {
+  readonly kind: "memory" | "redis";
+
+  /**
+   * Atomically: refuse if any subject is locked, in cooldown or over its hourly
+   * cap; otherwise count the send, start the cooldown, expire the subject's
+   * previous pending OTP and save this one.
+   */
+  issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult>;
+  getOtp(id: string): Promise<OtpRecord | null>;
+  /** The newest OTP issued for a subject (`user:…`, `phone:…`, `email:…`), if still kept. */
+  latestOtpId(subject: string): Promise<string | null>;
+  /**
+   * Atomically apply one verification attempt (rules.settleVerification) and
+   * the subjects' failure counting and lockout. `matched` comes from a
+   * constant-time comparison the caller made against `getOtp(id).digest`.
+   */
+  verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult>;
+
+  createJob(job: Job, ttlSeconds: number): Promise<void>;
+  getJob(id: string): Promise<Job | null>;
+  /**
+   * Read-modify-write a job without lost updates. `change` returns the new job,
+   * or null to leave it as it is; it may be called more than once under
+   * contention, so it must be pure. Returns the job as stored afterwards.
+   */
+  updateJob(id: string, change: (job: Job) => Job | null): Promise<Job | null>;
+
+  saveApiKey(record: ApiKeyRecord): Promise<void>;
+  findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Returns the revoked record, or null if no key has that id. */
+  revokeApiKey(id: string, at: Date): Promise<ApiKeyRecord | null>;
+
+  /** Throws when the backing service cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,286 @@
+/**
+ * One behaviour, two stores: every Store implementation runs these cases.
+ */
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Job } from "../../api/delivery/job-state.js";
+import { DEFAULT_POLICY, codeDigest, subjectsFor, type OtpPolicy, type OtpRecord } from "../../api/otp/rules.js";
+import type { ApiKeyRecord, Store } from "../../api/store/store.js";
+
+export interface StoreFactory {
+  /** A fresh, empty store. */
+  create(): Promise<Store>;
+  /** A second handle on the same live data, as another node would have (memory: the store itself). */
+  sibling(store: Store): Promise<Store>;
+  /** A new store over what `store` persisted, as after a restart. */
+  restart(store: Store): Promise<Store>;
+}
+
+const SECRET = "contract-secret";
+const policy: OtpPolicy = { ...DEFAULT_POLICY, resendCooldownSeconds: 0 };
+
+export function otpRecord(overrides: Partial<OtpRecord> = {}, now = Date.now()): OtpRecord {
+  const id = overrides.id ?? randomUUID();
+  const to = overrides.to ?? `+2547${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
+  return {
+    id,
+    digest: codeDigest(SECRET, id, "123456"),
+    channel: "sms",
+    to,
+    subjects: subjectsFor({ to, userId: overrides.userId }),
+    status: "pending",
+    attempts: 0,
+    maxAttempts: 5,
+    createdAt: now,
+    expiresAt: now + 300_000,
+    jobId: randomUUID(),
+    ...overrides,
+  };
+}
+
+function job(overrides: Partial<Job> = {}): Job {
+  const now = new Date().toISOString();
+  return {
+    id: randomUUID(),
+    kind: "message",
+    channel: "sms",
+    to: "+254711000111",
+    sealedBody: "v1.x.y.z",
+    state: "queued",
+    attempts: [],
+    createdAt: now,
+    updatedAt: now,
+    expiresAt: now,
+    ...overrides,
+  };
+}
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    const opened = new Set<Store>();
+
+    beforeEach(async () => {
+      store = await factory.create();
+      opened.add(store);
+    });
+    afterEach(async () => {
+      await Promise.all([...opened].map((s) => s.close()));
+      opened.clear();
+    });
+
+    describe("issuing", () => {
+      it("saves the record with its digest and reads it back", async () => {
+        const record = otpRecord();
+        expect(await store.issueOtp(record, policy, Date.now())).toEqual({ ok: true });
+        expect(await store.getOtp(record.id)).toEqual(record);
+        expect(await store.latestOtpId(record.subjects[0]!)).toBe(record.id);
+      });
+
+      it("returns null for an unknown id", async () => {
+        expect(await store.getOtp(randomUUID())).toBeNull();
+        expect(await store.latestOtpId("phone:+10000000000")).toBeNull();
+      });
+
+      it("refuses a resend inside the cooldown with the seconds left", async () => {
+        const now = Date.now();
+        const first = otpRecord({}, now);
+        const strict = { ...policy, resendCooldownSeconds: 30 };
+        expect(await store.issueOtp(first, strict, now)).toEqual({ ok: true });
+        const again = otpRecord({ to: first.to }, now + 5_000);
+        const result = await store.issueOtp(again, strict, now + 5_000);
+        expect(result).toMatchObject({ ok: false, reason: "cooldown" });
+        expect(result.ok === false && result.retryAfterSeconds).toBeGreaterThanOrEqual(20);
+        expect(result.ok === false && result.retryAfterSeconds).toBeLessThanOrEqual(30);
+        expect(await store.getOtp(again.id)).toBeNull();
+      });
+
+      it("caps sends per subject per hour", async () => {
+        const capped = { ...policy, maxSendsPerHour: 3 };
+        const to = "+254722000333";
+        for (let i = 0; i < 3; i++) expect((await store.issueOtp(otpRecord({ to }), capped, Date.now())).ok).toBe(true);
+        const refused = await store.issueOtp(otpRecord({ to }), capped, Date.now());
+        expect(refused).toMatchObject({ ok: false, reason: "hourly_cap" });
+        expect(refused.ok === false && refused.retryAfterSeconds).toBeGreaterThan(3_500);
+        // Another number is not affected.
+        expect((await store.issueOtp(otpRecord(), capped, Date.now())).ok).toBe(true);
+      });
+
+      it("counts the user and the number separately", async () => {
+        const capped = { ...policy, maxSendsPerHour: 1 };
+        expect((await store.issueOtp(otpRecord({ userId: "u-1" }), capped, Date.now())).ok).toBe(true);
+        const sameUserOtherNumber = await store.issueOtp(otpRecord({ userId: "u-1" }), capped, Date.now());
+        expect(sameUserOtherNumber).toMatchObject({ ok: false, reason: "hourly_cap" });
+      });
+
+      it("expires the subject's previous pending code when a new one is issued", async () => {
+        const first = otpRecord();
+        await store.issueOtp(first, policy, Date.now());
+        const second = otpRecord({ to: first.to });
+        await store.issueOtp(second, policy, Date.now());
+        expect((await store.getOtp(first.id))?.status).toBe("expired");
+        expect(await store.latestOtpId(first.subjects[0]!)).toBe(second.id);
+        expect(await store.verifyOtp(first.id, true, policy, Date.now())).toMatchObject({ valid: false, status: "expired" });
+      });
+    });
+
+    describe("verifying", () => {
+      it("approves a matching code once", async () => {
+        const record = otpRecord();
+        await store.issueOtp(record, policy, Date.now());
+        expect(await store.verifyOtp(record.id, true, policy, Date.now())).toEqual({
+          found: true,
+          valid: true,
+          status: "approved",
+          attemptsLeft: 4,
+        });
+        expect(await store.verifyOtp(record.id, true, policy, Date.now())).toMatchObject({ valid: false, status: "approved" });
+      });
+
+      it("counts wrong codes and stops at maxAttempts", async () => {
+        const record = otpRecord();
+        await store.issueOtp(record, policy, Date.now());
+        for (let left = 4; left >= 1; left--) {
+          expect(await store.verifyOtp(record.id, false, policy, Date.now())).toMatchObject({
+            valid: false,
+            status: "pending",
+            attemptsLeft: left,
+          });
+        }
+        expect(await store.verifyOtp(record.id, false, policy, Date.now())).toMatchObject({ status: "max_attempts", attemptsLeft: 0 });
+        // The right code no longer helps.
+        expect(await store.verifyOtp(record.id, true, policy, Date.now())).toMatchObject({ valid: false, status: "max_attempts" });
+      });
+
+      it("refuses an expired code", async () => {
+        const now = Date.now();
+        const record = otpRecord({ expiresAt: now + 1_000 }, now);
+        await store.issueOtp(record, policy, now);
+        expect(await store.verifyOtp(record.id, true, policy, now + 1_000)).toMatchObject({ valid: false, status: "expired" });
+        expect((await store.getOtp(record.id))?.status).toBe("expired");
+      });
+
+      it("reports an unknown id as not found", async () => {
+        expect(await store.verifyOtp(randomUUID(), true, policy, Date.now())).toEqual({ found: false });
+      });
+
+      it("locks a number after repeated failures, across resends, and refuses sends and checks", async () => {
+        const lockout = { ...policy, lockoutThreshold: 3, lockoutSeconds: 600 };
+        const first = otpRecord();
+        await store.issueOtp(first, lockout, Date.now());
+        await store.verifyOtp(first.id, false, lockout, Date.now());
+        await store.verifyOtp(first.id, false, lockout, Date.now());
+        // A resend gives a fresh code, but the failure count carries on.
+        const second = otpRecord({ to: first.to });
+        await store.issueOtp(second, lockout, Date.now());
+        expect((await store.verifyOtp(second.id, false, lockout, Date.now())).found).toBe(true);
+        const locked = await store.verifyOtp(second.id, true, lockout, Date.now());
+        expect(locked).toMatchObject({ valid: false, status: "pending" });
+        expect(locked.found && locked.lockedForSeconds).toBeGreaterThan(590);
+        // The refused check did not cost an attempt.
+        expect((await store.getOtp(second.id))?.attempts).toBe(1);
+        expect(await store.issueOtp(otpRecord({ to: first.to }), lockout, Date.now())).toMatchObject({ ok: false, reason: "locked" });
+      });
+
+      it("clears the failure count on success", async () => {
+        const lockout = { ...policy, lockoutThreshold: 3 };
+        const first = otpRecord();
+        await store.issueOtp(first, lockout, Date.now());
+        await store.verifyOtp(first.id, false, lockout, Date.now());
+        await store.verifyOtp(first.id, false, lockout, Date.now());
+        await store.verifyOtp(first.id, true, lockout, Date.now());
+        const second = otpRecord({ to: first.to });
+        await store.issueOtp(second, lockout, Date.now());
+        await store.verifyOtp(second.id, false, lockout, Date.now());
+        await store.verifyOtp(second.id, false, lockout, Date.now());
+        expect(await store.verifyOtp(second.id, true, lockout, Date.now())).toMatchObject({ valid: true });
+      });
+
+      it("approves exactly once when 50 correct checks race", async () => {
+        const record = otpRecord();
+        await store.issueOtp(record, policy, Date.now());
+        const results = await Promise.all(Array.from({ length: 50 }, () => store.verifyOtp(record.id, true, policy, Date.now())));
+        expect(results.filter((r) => r.found && r.valid)).toHaveLength(1);
+        expect(results.every((r) => r.found && r.status === "approved")).toBe(true);
+      });
+
+      it("never counts more than maxAttempts when 50 wrong checks race, from two handles", async () => {
+        const record = otpRecord();
+        await store.issueOtp(record, { ...policy, lockoutThreshold: 1000 }, Date.now());
+        const other = await factory.sibling(store);
+        opened.add(other);
+        const racing = Array.from({ length: 50 }, (_, i) =>
+          (i % 2 ? other : store).verifyOtp(record.id, false, { ...policy, lockoutThreshold: 1000 }, Date.now()),
+        );
+        const results = await Promise.all(racing);
+        expect((await store.getOtp(record.id))?.attempts).toBe(5);
+        expect(results.filter((r) => r.found && r.status === "pending")).toHaveLength(4);
+      });
+    });
+
+    describe("jobs", () => {
+      it("creates, reads and updates a job", async () => {
+        const created = job();
+        await store.createJob(created, 60);
+        expect(await store.getJob(created.id)).toEqual(created);
+        const updated = await store.updateJob(created.id, (j) => ({ ...j, state: "dispatched" }));
+        expect(updated?.state).toBe("dispatched");
+        expect((await store.getJob(created.id))?.state).toBe("dispatched");
+        expect(await store.updateJob(created.id, () => null)).toMatchObject({ state: "dispatched" });
+        expect(await store.updateJob(randomUUID(), (j) => j)).toBeNull();
+        expect(await store.getJob(randomUUID())).toBeNull();
+      });
+
+      it("loses no update when 20 writers race, from two handles", async () => {
+        const created = job();
+        await store.createJob(created, 60);
+        const other = await factory.sibling(store);
+        opened.add(other);
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 ? other : store).updateJob(created.id, (j) => ({
+              ...j,
+              attempts: [...j.attempts, { route: `r${i}`, state: "failed", at: new Date().toISOString() }],
+            })),
+          ),
+        );
+        const routes = (await store.getJob(created.id))!.attempts.map((a) => a.route).sort();
+        expect(routes).toEqual(Array.from({ length: 20 }, (_, i) => `r${i}`).sort());
+      });
+    });
+
+    describe("API keys", () => {
+      const key = (overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+        id: randomUUID(),
+        name: "billing",
+        digest: randomUUID().replaceAll("-", ""),
+        scopes: ["otp", "messages"],
+        createdAt: new Date().toISOString(),
+        prefix: "og_abcd",
+        ...overrides,
+      });
+
+      it("saves, finds, lists and revokes keys, and keeps them across a reopen", async () => {
+        const a = key();
+        const b = key({ name: "support" });
+        await store.saveApiKey(a);
+        await store.saveApiKey(b);
+        expect(await store.findApiKeyByDigest(a.digest)).toEqual(a);
+        expect(await store.findApiKeyByDigest("nope")).toBeNull();
+        expect((await store.listApiKeys()).map((k) => k.name).sort()).toEqual(["billing", "support"]);
+        const revoked = await store.revokeApiKey(a.id, new Date("2026-01-01T00:00:00Z"));
+        expect(revoked?.revokedAt).toBe("2026-01-01T00:00:00.000Z");
+        expect(await store.revokeApiKey(randomUUID(), new Date())).toBeNull();
+
+        const reopened = await factory.restart(store);
+        opened.add(reopened);
+        expect((await reopened.findApiKeyByDigest(a.digest))?.revokedAt).toBe("2026-01-01T00:00:00.000Z");
+        expect(await reopened.findApiKeyByDigest(b.digest)).toEqual(b);
+      });
+    });
+
+    it("answers ping", async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
