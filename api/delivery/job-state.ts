@@ -26,6 +26,8 @@ export interface Job {
   channel: "sms" | "email";
   to?: string;
   email?: string;
+  /** An SMS job that may fall back to email when every SMS route fails (channel `auto`). */
+  emailFallback?: boolean;
   /** The text to send, sealed (AES-GCM) so the store never holds an OTP code in clear. */
   sealedBody: string;
   subject?: string;
@@ -110,4 +112,14 @@ function closeOpenAttempts(job: Job, at: Date, error: string): Attempt[] {
 /** The attempt a caller should show as "the" delivery: the newest one. */
 export function currentAttempt(job: Job): Attempt | undefined {
   return job.attempts.at(-1);
+}
+
+/** The summary shown to API callers: the job's state and the route it is on (or ended on). */
+export interface Delivery {
+  state: JobState;
+  route: Route | null;
+}
+
+export function deliveryOf(job: Job | null): Delivery {
+  return { state: job?.state ?? "queued", route: (job && currentAttempt(job)?.route) ?? null };
 }

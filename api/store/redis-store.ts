@@ -115,7 +115,7 @@ export class RedisStore implements Store {
     const key = this.key("job", id);
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const [version, data] = await this.redis.hmget(key, "v", "data");
-      if (version === null || data === null) return null;
+      if (version == null || data == null) return null;
       const current = JSON.parse(data) as Job;
       const next = change(structuredClone(current));
       if (!next) return current;

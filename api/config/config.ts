@@ -1,0 +1,150 @@
+/**
+ * Configuration: read from the environment once at start, validated with zod.
+ * A bad value stops the start with one line per problem naming the variable.
+ */
+import { z } from "zod";
+import { DEFAULT_POLICY, TTL_SECONDS, type OtpPolicy } from "../otp/rules.js";
+
+export const ROUTE_NAMES = ["device", "twilio", "africastalking", "email"] as const;
+export type RouteName = (typeof ROUTE_NAMES)[number];
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => (value ? value : undefined));
+const optionalUrl = optionalText.pipe(z.url().optional());
+
+const envSchema = z
+  .object({
+    PORT: port(8080),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    MQTT_TLS_PORT: port(8883),
+    MQTT_PORT: port(1883),
+    MQTT_HOST: z.string().min(1).default("127.0.0.1"),
+    PUBLIC_MQTT_URL: optionalUrl,
+    REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://").optional()),
+    DATA_DIR: z.string().min(1).default("./data"),
+    ADMIN_API_KEY: optionalText.pipe(z.string().min(24, "must be at least 24 characters").optional()),
+    OTP_SECRET: optionalText.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+    FAILOVER_ORDER: z
+      .string()
+      .default(ROUTE_NAMES.join(","))
+      .transform((value) => value.split(",").map((route) => route.trim()).filter(Boolean))
+      .pipe(
+        z
+          .array(z.enum(ROUTE_NAMES, { error: `routes are ${ROUTE_NAMES.join(", ")}` }))
+          .min(1, "needs at least one route")
+          .refine((routes) => new Set(routes).size === routes.length, "lists a route twice"),
+      ),
+    TWILIO_ACCOUNT_SID: optionalText,
+    TWILIO_AUTH_TOKEN: optionalText,
+    TWILIO_FROM: optionalText,
+    TWILIO_API_BASE: optionalUrl,
+    AT_USERNAME: optionalText,
+    AT_API_KEY: optionalText,
+    AT_FROM: optionalText,
+    AT_API_BASE: optionalUrl,
+    SMTP_URL: optionalText.pipe(z.string().regex(/^smtps?:\/\//, "must start with smtp:// or smtps://").optional()),
+    EMAIL_FROM: optionalText,
+    OTP_TTL_SECONDS: z.coerce.number().int().min(TTL_SECONDS.min).max(TTL_SECONDS.max).default(TTL_SECONDS.default),
+    OTP_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(DEFAULT_POLICY.maxAttempts),
+    OTP_RESEND_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(DEFAULT_POLICY.resendCooldownSeconds),
+    OTP_MAX_SENDS_PER_HOUR: positiveInt(DEFAULT_POLICY.maxSendsPerHour),
+    OTP_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(100).default(DEFAULT_POLICY.lockoutThreshold),
+    OTP_LOCKOUT_SECONDS: positiveInt(DEFAULT_POLICY.lockoutSeconds),
+    OTP_RETENTION_SECONDS: z.coerce.number().int().min(0).default(DEFAULT_POLICY.retentionSeconds),
+    OTP_APP_NAME: z.string().min(1).max(40).default("otpgate"),
+    PROVIDER_TIMEOUT_MS: positiveInt(10_000),
+    RATE_LIMIT_PER_KEY: positiveInt(600),
+    RATE_LIMIT_PER_IP: positiveInt(300),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .superRefine((env, context) => {
+    const requireTogether = (names: (keyof typeof env)[], label: string) => {
+      const set = names.filter((name) => env[name] !== undefined);
+      if (set.length === 0 || set.length === names.length) return;
+      for (const name of names.filter((n) => env[n] === undefined)) {
+        context.addIssue({ code: "custom", path: [name], message: `is required when ${label} is configured (${set.join(", ")} set)` });
+      }
+    };
+    requireTogether(["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"], "Twilio");
+    requireTogether(["AT_USERNAME", "AT_API_KEY"], "Africa's Talking");
+    requireTogether(["SMTP_URL", "EMAIL_FROM"], "email");
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  http: { port: number; host: string; bodyLimitBytes: number };
+  mqtt: { tlsPort: number; port: number; host: string; publicUrl?: string };
+  redisUrl?: string;
+  dataDir: string;
+  adminApiKey?: string;
+  otpSecret?: string;
+  failoverOrder: RouteName[];
+  otp: { ttlSeconds: number; appName: string; policy: OtpPolicy };
+  twilio?: { accountSid: string; authToken: string; from: string; apiBase?: string };
+  africasTalking?: { username: string; apiKey: string; from?: string; apiBase?: string };
+  email?: { smtpUrl: string; from: string };
+  providerTimeoutMs: number;
+  rateLimit: { perKeyPerMinute: number; perIpPerMinute: number };
+  logLevel: Env["LOG_LEVEL"];
+}
+
+/** The largest JSON body the API takes; larger ones get 413. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? "environment");
+      const value = env[name];
+      const shown = value === undefined || /KEY|TOKEN|SECRET/.test(name) ? "" : ` (got "${value}")`;
+      return `${name}: ${issue.message}${shown}`;
+    });
+    return { ok: false, problems };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    config: {
+      http: { port: e.PORT, host: e.HOST, bodyLimitBytes: BODY_LIMIT_BYTES },
+      mqtt: { tlsPort: e.MQTT_TLS_PORT, port: e.MQTT_PORT, host: e.MQTT_HOST, publicUrl: e.PUBLIC_MQTT_URL },
+      redisUrl: e.REDIS_URL,
+      dataDir: e.DATA_DIR,
+      adminApiKey: e.ADMIN_API_KEY,
+      otpSecret: e.OTP_SECRET,
+      failoverOrder: e.FAILOVER_ORDER,
+      otp: {
+        ttlSeconds: e.OTP_TTL_SECONDS,
+        appName: e.OTP_APP_NAME,
+        policy: {
+          maxAttempts: e.OTP_MAX_ATTEMPTS,
+          resendCooldownSeconds: e.OTP_RESEND_COOLDOWN_SECONDS,
+          maxSendsPerHour: e.OTP_MAX_SENDS_PER_HOUR,
+          lockoutThreshold: e.OTP_LOCKOUT_THRESHOLD,
+          lockoutSeconds: e.OTP_LOCKOUT_SECONDS,
+          retentionSeconds: e.OTP_RETENTION_SECONDS,
+        },
+      },
+      twilio:
+        e.TWILIO_ACCOUNT_SID && e.TWILIO_AUTH_TOKEN && e.TWILIO_FROM
+          ? { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, from: e.TWILIO_FROM, apiBase: e.TWILIO_API_BASE }
+          : undefined,
+      africasTalking:
+        e.AT_USERNAME && e.AT_API_KEY
+          ? { username: e.AT_USERNAME, apiKey: e.AT_API_KEY, from: e.AT_FROM, apiBase: e.AT_API_BASE }
+          : undefined,
+      email: e.SMTP_URL && e.EMAIL_FROM ? { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM } : undefined,
+      providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+      rateLimit: { perKeyPerMinute: e.RATE_LIMIT_PER_KEY, perIpPerMinute: e.RATE_LIMIT_PER_IP },
+      logLevel: e.LOG_LEVEL,
+    },
+  };
+}

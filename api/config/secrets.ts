@@ -1,0 +1,54 @@
+/**
+ * First-start bootstrap of DATA_DIR: the OTP HMAC secret and the admin API key.
+ * The admin key is shown once and only its digest is kept, so a copy of
+ * DATA_DIR does not hand out admin access.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { keyDigest, newApiKey } from "../keys/api-key-format.js";
+
+export interface Secrets {
+  otpSecret: string;
+  adminKeyDigest: string;
+  /** Set only on the start that generated it: the caller prints it once. */
+  generatedAdminKey?: string;
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** `wx`: never overwrite, so two processes starting at once cannot swap secrets under each other. */
+function writeSecret(file: string, value: string): string {
+  try {
+    writeFileSync(file, `${value}\n`, { mode: 0o600, flag: "wx" });
+    return value;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return readIfExists(file)!;
+    throw error;
+  }
+}
+
+export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; adminApiKey?: string }): Secrets {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+
+  const otpSecretFile = path.join(dataDir, "otp-secret");
+  const otpSecret = fromEnv.otpSecret ?? readIfExists(otpSecretFile) ?? writeSecret(otpSecretFile, randomBytes(32).toString("base64url"));
+
+  if (fromEnv.adminApiKey) return { otpSecret, adminKeyDigest: keyDigest(fromEnv.adminApiKey) };
+  const adminDigestFile = path.join(dataDir, "admin-key.sha256");
+  const existing = readIfExists(adminDigestFile);
+  if (existing) return { otpSecret, adminKeyDigest: existing };
+  const adminKey = newApiKey("admin");
+  const stored = writeSecret(adminDigestFile, keyDigest(adminKey));
+  // Lost the race to another process: its key is the admin key, not ours.
+  if (stored !== keyDigest(adminKey)) return { otpSecret, adminKeyDigest: stored };
+  return { otpSecret, adminKeyDigest: stored, generatedAdminKey: adminKey };
+}

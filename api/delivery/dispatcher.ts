@@ -1,0 +1,139 @@
+/**
+ * Runs a job down its routes: one attempt at a time, recorded in the store,
+ * until a route takes the message or none is left. Every job it is given ends
+ * settled (sent, delivered, failed or expired).
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { RouteName } from "../config/config.js";
+import type { Metrics } from "../metrics/metrics.js";
+import { ProviderError, type SendReceipt } from "../providers/provider.js";
+import type { Sealer } from "../security/sealing.js";
+import type { Store } from "../store/store.js";
+import * as jobState from "./job-state.js";
+import type { Job } from "./job-state.js";
+import { planRoutes, type RouteCapability } from "./route-plan.js";
+
+export interface DeliveryRoute extends RouteCapability {
+  /** Hands the message to the route once. Throws ProviderError (or anything, taken as transient). */
+  deliver(job: Job, text: string, signal: AbortSignal): Promise<SendReceipt>;
+}
+
+export interface DispatcherDeps {
+  store: Store;
+  routes: DeliveryRoute[];
+  order: readonly RouteName[];
+  sealer: Sealer;
+  metrics: Metrics;
+  logger: FastifyBaseLogger;
+  /** Upper bound for one route attempt. */
+  attemptTimeoutMs: number;
+  now?: () => Date;
+}
+
+export class Dispatcher {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  routesFor(job: Pick<Job, "channel" | "to" | "email" | "emailFallback">): DeliveryRoute[] {
+    return planRoutes(this.deps.order, this.deps.routes, job);
+  }
+
+  configuredRoutes(): string[] {
+    return this.deps.order.filter((name) => this.deps.routes.some((route) => route.name === name));
+  }
+
+  /** Starts delivery in the background; the caller answers its client at once. */
+  submit(jobId: string): void {
+    const run = this.run(jobId)
+      .catch((error: unknown) => this.deps.logger.error({ err: error, jobId }, "delivery crashed"))
+      .finally(() => this.inFlight.delete(run));
+    this.inFlight.add(run);
+  }
+
+  /** Waits for every submitted job to settle (graceful shutdown, tests). */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private update(jobId: string, change: (job: Job) => Job): Promise<Job | null> {
+    return this.deps.store.updateJob(jobId, (job) => {
+      try {
+        return change(job);
+      } catch (error) {
+        if (error instanceof jobState.InvalidTransition) return null;
+        throw error;
+      }
+    });
+  }
+
+  async run(jobId: string): Promise<void> {
+    const { store, logger } = this.deps;
+    const initial = await store.getJob(jobId);
+    if (!initial || jobState.isSettled(initial)) return;
+    const text = this.deps.sealer.open(initial.sealedBody);
+
+    for (const route of this.routesFor(initial)) {
+      if (this.now().getTime() >= Date.parse(initial.expiresAt)) {
+        const expired = await this.update(jobId, (job) => jobState.expire(job, this.now()));
+        this.recordSettled(expired);
+        return;
+      }
+      const dispatched = await this.update(jobId, (job) => jobState.dispatch(job, route.name, this.now()));
+      if (!dispatched || dispatched.state !== "dispatched") return;
+
+      const outcome = await this.attempt(route, dispatched, text);
+      if (outcome.ok) {
+        const sent = await this.update(jobId, (job) => jobState.markSent(job, route.name, this.now(), outcome.receipt.providerMessageId));
+        this.recordSettled(sent);
+        return;
+      }
+      logger.warn({ jobId, route: route.name, error: outcome.error }, "route failed, trying the next one");
+      await this.update(jobId, (job) => jobState.markAttemptFailed(job, route.name, this.now(), outcome.error));
+    }
+    const failed = await this.update(jobId, (job) => jobState.exhaust(job, this.now()));
+    this.recordSettled(failed);
+  }
+
+  private async attempt(
+    route: DeliveryRoute,
+    job: Job,
+    text: string,
+  ): Promise<{ ok: true; receipt: SendReceipt } | { ok: false; error: string }> {
+    const started = performance.now();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.deps.attemptTimeoutMs);
+    try {
+      // The race makes the timeout hold even for a route that ignores its signal.
+      const receipt = await Promise.race([
+        route.deliver(job, text, controller.signal),
+        new Promise<never>((_, reject) =>
+          controller.signal.addEventListener("abort", () =>
+            reject(new ProviderError(`no answer within ${this.deps.attemptTimeoutMs} ms`, "transient", "timeout")),
+          ),
+        ),
+      ]);
+      this.observe(route.name, "sent", started);
+      return { ok: true, receipt };
+    } catch (error) {
+      const code = error instanceof ProviderError ? error.code : "error";
+      this.observe(route.name, code === "timeout" ? "timeout" : "failed", started);
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, error: `${code}: ${message}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private observe(route: string, outcome: string, started: number): void {
+    this.deps.metrics.sends.inc({ route, outcome });
+    this.deps.metrics.deliveryDuration.observe({ route, outcome }, (performance.now() - started) / 1000);
+  }
+
+  private recordSettled(job: Job | null): void {
+    if (job && jobState.isSettled(job)) this.deps.metrics.jobsSettled.inc({ kind: job.kind, state: job.state });
+  }
+}

@@ -1,0 +1,78 @@
+/** Plain SMS (`POST /v1/messages`, and later `sms/send` over MQTT): a job with no OTP behind it. */
+import { randomUUID } from "node:crypto";
+import type { Sealer } from "../security/sealing.js";
+import type { Store } from "../store/store.js";
+import type { Dispatcher } from "./dispatcher.js";
+import { deliveryOf, type Attempt, type Delivery, type Job, type JobState } from "./job-state.js";
+
+export interface SendMessageInput {
+  to: string;
+  body: string;
+  callbackUrl?: string;
+  /** Caller-chosen id (MQTT publishers); a new one is made otherwise. */
+  id?: string;
+}
+
+export interface MessageView {
+  id: string;
+  status: JobState;
+  to: string;
+  createdAt: string;
+  updatedAt: string;
+  delivery: Delivery & { attempts: Attempt[] };
+}
+
+export class NoRouteError extends Error {}
+export class DuplicateMessageError extends Error {}
+
+export interface MessageServiceDeps {
+  store: Store;
+  dispatcher: Dispatcher;
+  sealer: Sealer;
+  /** How long a message may wait for a route before it is useless. */
+  messageTtlSeconds: number;
+  retentionSeconds: number;
+}
+
+export class MessageService {
+  constructor(private readonly deps: MessageServiceDeps) {}
+
+  async send(input: SendMessageInput): Promise<{ id: string; status: JobState }> {
+    const { store, dispatcher, sealer } = this.deps;
+    if (dispatcher.routesFor({ channel: "sms", to: input.to }).length === 0) {
+      throw new NoRouteError("no configured route can deliver sms; see FAILOVER_ORDER and the provider settings");
+    }
+    const id = input.id ?? randomUUID();
+    if (input.id && (await store.getJob(input.id))) throw new DuplicateMessageError(`a message with id ${input.id} exists`);
+    const now = new Date();
+    const job: Job = {
+      id,
+      kind: "message",
+      channel: "sms",
+      to: input.to,
+      sealedBody: sealer.seal(input.body),
+      state: "queued",
+      attempts: [],
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + this.deps.messageTtlSeconds * 1000).toISOString(),
+      ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
+    };
+    await store.createJob(job, this.deps.messageTtlSeconds + this.deps.retentionSeconds);
+    dispatcher.submit(id);
+    return { id, status: job.state };
+  }
+
+  async view(id: string): Promise<MessageView | null> {
+    const job = await this.deps.store.getJob(id);
+    if (!job || job.kind !== "message") return null;
+    return {
+      id,
+      status: job.state,
+      to: job.to ?? "",
+      createdAt: job.createdAt,
+      updatedAt: job.updatedAt,
+      delivery: { ...deliveryOf(job), attempts: job.attempts },
+    };
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Request and response schemas. The same zod objects validate requests and
+ * produce the OpenAPI document at /docs.
+ */
+import { z } from "zod";
+import { CODE_LENGTH, TTL_SECONDS } from "../otp/rules.js";
+import { APP_HASH_PATTERN, ORIGIN_HOST_PATTERN, originHost } from "../otp/templates.js";
+import { InvalidPhoneNumber, toE164 } from "../phone/phone-number.js";
+
+/** A phone number in any common notation with a country code, returned as E.164. */
+export const phoneNumber = z
+  .string()
+  .min(3)
+  .max(32)
+  .transform((value, context) => {
+    try {
+      return toE164(value);
+    } catch (error) {
+      context.addIssue({ code: "custom", message: error instanceof InvalidPhoneNumber ? error.message : "is not a phone number" });
+      return z.NEVER;
+    }
+  })
+  .meta({ description: "Phone number with country code; normalised to E.164", example: "+254711222333" });
+
+const emailAddress = z.email().max(254).transform((value) => value.toLowerCase());
+const httpUrl = z.url({ protocol: /^https?$/ }).max(2048);
+const code = z.string().regex(/^\d{4,10}$/, "must be 4 to 10 digits, as a string");
+const userId = z.string().min(1).max(128);
+
+const deliveryState = z.enum(["queued", "dispatched", "sent", "delivered", "failed", "expired"]);
+const attempt = z.object({
+  route: z.string(),
+  state: z.enum(["dispatched", "sent", "delivered", "failed", "cancelled"]),
+  at: z.string(),
+  error: z.string().optional(),
+  providerMessageId: z.string().optional(),
+});
+const delivery = z.object({ state: deliveryState, route: z.string().nullable() });
+const otpStatus = z.enum(["pending", "approved", "expired", "max_attempts"]);
+
+export const errorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .meta({ id: "Error" });
+
+export const createOtpBody = z
+  .strictObject({
+    to: phoneNumber.optional(),
+    email: emailAddress.optional(),
+    channel: z.enum(["sms", "email", "auto"]).optional(),
+    userId: userId.optional(),
+    codeLength: z.number().int().min(CODE_LENGTH.min).max(CODE_LENGTH.max).optional(),
+    ttlSeconds: z.number().int().min(TTL_SECONDS.min).max(TTL_SECONDS.max).optional(),
+    locale: z.string().min(2).max(35).optional().meta({ description: "en, pt, fr, sw, es (regional variants accepted); others fall back to en" }),
+    appHash: z.string().regex(APP_HASH_PATTERN, "must be the 11-character SMS Retriever hash").optional(),
+    origin: z
+      .string()
+      .max(300)
+      .refine((value) => {
+        try {
+          return ORIGIN_HOST_PATTERN.test(originHost(value));
+        } catch {
+          return false;
+        }
+      }, "must be a host such as example.com or an https:// origin")
+      .optional(),
+    callbackUrl: httpUrl.optional(),
+  })
+  .refine((body) => body.to || body.email, { message: "give to (phone) or email", path: ["to"] });
+
+export const issuedOtp = z.object({
+  id: z.string(),
+  status: z.literal("pending"),
+  channel: z.enum(["sms", "email"]),
+  expiresAt: z.string(),
+  delivery,
+});
+
+export const verifyOtpBody = z
+  .strictObject({
+    id: z.string().min(1).max(64).optional(),
+    userId: userId.optional(),
+    to: phoneNumber.optional(),
+    email: emailAddress.optional(),
+    code,
+  })
+  .refine((body) => body.id || body.userId || body.to || body.email, { message: "give id, userId, to or email", path: ["id"] });
+
+export const verifyResult = z.object({ valid: z.boolean(), status: otpStatus, attemptsLeft: z.number().int() });
+
+export const otpView = z.object({
+  id: z.string(),
+  status: otpStatus,
+  channel: z.enum(["sms", "email"]),
+  attemptsLeft: z.number().int(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  delivery: delivery.extend({ attempts: z.array(attempt) }),
+});
+
+export const idParams = z.object({ id: z.string().min(1).max(64) });
+
+const messageFields = {
+  to: phoneNumber,
+  body: z.string().min(1).max(1600),
+  callbackUrl: httpUrl.optional(),
+};
+
+/** `{to, body}`, or the older `{cell, message}` shape, read as the same thing. */
+export const sendMessageBody = z.union([
+  z.strictObject(messageFields),
+  z
+    .strictObject({ cell: messageFields.to, message: messageFields.body, callbackUrl: messageFields.callbackUrl })
+    .transform(({ cell, message, callbackUrl }) => ({ to: cell, body: message, callbackUrl })),
+]);
+
+export const acceptedMessage = z.object({ id: z.string(), status: deliveryState });
+
+export const messageView = z.object({
+  id: z.string(),
+  status: deliveryState,
+  to: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  delivery: delivery.extend({ attempts: z.array(attempt) }),
+});
+
+const scope = z.enum(["admin", "otp", "messages", "publisher"]);
+
+export const createKeyBody = z.strictObject({
+  name: z.string().min(1).max(100),
+  scopes: z.array(scope).min(1).max(4).optional().meta({ description: 'default ["otp", "messages"]' }),
+});
+
+export const apiKeyView = z.object({
+  id: z.string(),
+  name: z.string(),
+  scopes: z.array(scope),
+  prefix: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().optional(),
+});
+
+export const createdKey = apiKeyView.extend({ key: z.string().meta({ description: "Shown once; only its digest is kept" }) });
+
+export const apiKeyList = z.object({ keys: z.array(apiKeyView) });

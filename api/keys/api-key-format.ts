@@ -1,0 +1,22 @@
+/** What an API key looks like and how it is stored. */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+/** `og_<kind>_<43 chars>`: 256 random bits, recognisable in logs and secret scanners. */
+export function newApiKey(kind: "admin" | "live" = "live"): string {
+  return `og_${kind}_${randomBytes(32).toString("base64url")}`;
+}
+
+export function keyDigest(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+export function digestEquals(aHex: string, bHex: string): boolean {
+  const a = Buffer.from(aHex, "hex");
+  const b = Buffer.from(bHex, "hex");
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Enough to tell keys apart in a list, far too little to guess the rest. */
+export function keyPrefix(key: string): string {
+  return key.slice(0, key.lastIndexOf("_") + 5);
+}

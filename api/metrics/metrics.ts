@@ -1,0 +1,45 @@
+/**
+ * Prometheus metrics. One registry per app instance (no prom-client global),
+ * so tests can build several apps in one process. Labels never carry numbers,
+ * codes or keys.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  /** Route attempts: route = device|twilio|africastalking|email, outcome = sent|failed|timeout. */
+  sends: Counter<"route" | "outcome">;
+  /** Jobs that ended: state = sent|delivered|failed|expired. */
+  jobsSettled: Counter<"kind" | "state">;
+  verifications: Counter<"outcome">;
+  otpIssued: Counter<"channel" | "outcome">;
+  httpDuration: Histogram<"method" | "route" | "status">;
+  deliveryDuration: Histogram<"route" | "outcome">;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "otpgate_" });
+  const registers = [registry];
+  return {
+    registry,
+    sends: new Counter({ name: "otpgate_route_attempts_total", help: "Delivery attempts by route and outcome", labelNames: ["route", "outcome"], registers }),
+    jobsSettled: new Counter({ name: "otpgate_jobs_settled_total", help: "Jobs that reached a final state", labelNames: ["kind", "state"], registers }),
+    verifications: new Counter({ name: "otpgate_verifications_total", help: "OTP checks by outcome", labelNames: ["outcome"], registers }),
+    otpIssued: new Counter({ name: "otpgate_otp_issued_total", help: "OTP requests by channel and outcome", labelNames: ["channel", "outcome"], registers }),
+    httpDuration: new Histogram({
+      name: "otpgate_http_request_duration_seconds",
+      help: "HTTP request latency",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    deliveryDuration: new Histogram({
+      name: "otpgate_delivery_duration_seconds",
+      help: "Time a route took to accept a message",
+      labelNames: ["route", "outcome"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+  };
+}
