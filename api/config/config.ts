@@ -61,21 +61,28 @@ const envSchema = z
     RATE_LIMIT_PER_KEY: positiveInt(600),
     RATE_LIMIT_PER_IP: positiveInt(300),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  })
-  .superRefine((env, context) => {
-    const requireTogether = (names: (keyof typeof env)[], label: string) => {
-      const set = names.filter((name) => env[name] !== undefined);
-      if (set.length === 0 || set.length === names.length) return;
-      for (const name of names.filter((n) => env[n] === undefined)) {
-        context.addIssue({ code: "custom", path: [name], message: `is required when ${label} is configured (${set.join(", ")} set)` });
-      }
-    };
-    requireTogether(["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"], "Twilio");
-    requireTogether(["AT_USERNAME", "AT_API_KEY"], "Africa's Talking");
-    requireTogether(["SMTP_URL", "EMAIL_FROM"], "email");
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** Settings that only work together; checked on the raw values so they are reported alongside type errors. */
+const TOGETHER: [label: string, names: string[]][] = [
+  ["Twilio", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"]],
+  ["Africa's Talking", ["AT_USERNAME", "AT_API_KEY"]],
+  ["email", ["SMTP_URL", "EMAIL_FROM"]],
+];
+
+function missingCompanions(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  for (const [label, names] of TOGETHER) {
+    const set = names.filter((name) => env[name]?.trim());
+    if (set.length === 0 || set.length === names.length) continue;
+    for (const name of names.filter((n) => !set.includes(n))) {
+      problems.push(`${name}: is required when ${label} is configured (${set.join(", ")} set)`);
+    }
+  }
+  return problems;
+}
 
 export interface Config {
   http: { port: number; host: string; bodyLimitBytes: number };
@@ -101,15 +108,16 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problems:
 
 export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
   const parsed = envSchema.safeParse(env);
+  const problems = missingCompanions(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
+    for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? "environment");
       const value = env[name];
-      const shown = value === undefined || /KEY|TOKEN|SECRET/.test(name) ? "" : ` (got "${value}")`;
-      return `${name}: ${issue.message}${shown}`;
-    });
-    return { ok: false, problems };
+      const shown = value === undefined || /KEY|TOKEN|SECRET|URL/.test(name) ? "" : ` (got "${value}")`;
+      problems.push(`${name}: ${issue.message}${shown}`);
+    }
   }
+  if (!parsed.success || problems.length > 0) return { ok: false, problems };
   const e = parsed.data;
   return {
     ok: true,

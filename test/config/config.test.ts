@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../api/config/config.js";
+import { createSealer } from "../../api/security/sealing.js";
+
+describe("configuration", () => {
+  it("has working defaults with nothing set", () => {
+    const result = loadConfig({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.http).toMatchObject({ port: 8080, host: "0.0.0.0", bodyLimitBytes: 65536 });
+    expect(result.config.mqtt).toMatchObject({ tlsPort: 8883, port: 1883, host: "127.0.0.1" });
+    expect(result.config.failoverOrder).toEqual(["device", "twilio", "africastalking", "email"]);
+    expect(result.config.otp.policy).toMatchObject({ maxAttempts: 5, resendCooldownSeconds: 30, lockoutThreshold: 10 });
+    expect(result.config.redisUrl).toBeUndefined();
+    expect(result.config.twilio).toBeUndefined();
+  });
+
+  it("names every bad variable, one line each, without echoing secrets", () => {
+    const result = loadConfig({
+      PORT: "eighty",
+      FAILOVER_ORDER: "twilio,pigeon",
+      REDIS_URL: "localhost:6379",
+      OTP_TTL_SECONDS: "5",
+      TWILIO_ACCOUNT_SID: "AC123",
+      OTP_SECRET: "short-secret",
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const byVariable = Object.fromEntries(result.problems.map((line) => [line.split(":")[0], line]));
+    expect(Object.keys(byVariable).sort()).toEqual(
+      ["FAILOVER_ORDER", "OTP_SECRET", "OTP_TTL_SECONDS", "PORT", "REDIS_URL", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"].sort(),
+    );
+    expect(byVariable.PORT).toContain('"eighty"');
+    expect(byVariable.TWILIO_FROM).toContain("Twilio");
+    expect(byVariable.OTP_SECRET).not.toContain("short-secret");
+  });
+
+  it("reads the providers when they are complete", () => {
+    const result = loadConfig({
+      TWILIO_ACCOUNT_SID: "AC1",
+      TWILIO_AUTH_TOKEN: "t",
+      TWILIO_FROM: "+15005550006",
+      AT_USERNAME: "sandbox",
+      AT_API_KEY: "k",
+      SMTP_URL: "smtp://127.0.0.1:2525",
+      EMAIL_FROM: "a@b.c",
+      FAILOVER_ORDER: " email , twilio ",
+    });
+    expect(result.ok && result.config).toMatchObject({
+      twilio: { accountSid: "AC1", from: "+15005550006" },
+      africasTalking: { username: "sandbox", apiKey: "k" },
+      email: { smtpUrl: "smtp://127.0.0.1:2525", from: "a@b.c" },
+      failoverOrder: ["email", "twilio"],
+    });
+  });
+});
+
+describe("sealed message bodies", () => {
+  it("open with the same secret only, and differ every time", () => {
+    const sealer = createSealer("a-secret-of-sufficient-length-000");
+    const a = sealer.seal("123456 is your code");
+    expect(a).not.toContain("123456");
+    expect(sealer.seal("123456 is your code")).not.toBe(a);
+    expect(sealer.open(a)).toBe("123456 is your code");
+    expect(() => createSealer("another-secret-of-sufficient-len").open(a)).toThrow();
+  });
+});
