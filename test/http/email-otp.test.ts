@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RedisStore } from "../../api/store/redis-store.js";
 import { codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
 import { startSmtpSink, type SmtpSink } from "../support/smtp-sink.js";
 
