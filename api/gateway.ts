@@ -12,6 +12,7 @@ import { loadSecrets } from "./config/secrets.js";
 import { emailRoute, smsRoute } from "./delivery/cloud-routes.js";
 import { Dispatcher, type DeliveryRoute } from "./delivery/dispatcher.js";
 import { MessageService } from "./delivery/message-service.js";
+import { withBreaker } from "./delivery/route-breaker.js";
 import { buildHttpServer } from "./http/server.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { OtpService } from "./otp/otp-service.js";
@@ -65,10 +66,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const timeoutMs = config.providerTimeoutMs;
   const email = config.email ? createEmailProvider({ ...config.email, timeoutMs }) : undefined;
-  const routes: DeliveryRoute[] = [];
-  if (config.twilio) routes.push(smsRoute(createTwilioProvider({ ...config.twilio, timeoutMs })));
-  if (config.africasTalking) routes.push(smsRoute(createAfricasTalkingProvider({ ...config.africasTalking, timeoutMs })));
-  if (email) routes.push(emailRoute(email, otpEmail({ code: "", appName: config.otp.appName, ttlSeconds: 60 }).subject));
+  const cloudRoutes: DeliveryRoute[] = [];
+  if (config.twilio) cloudRoutes.push(smsRoute(createTwilioProvider({ ...config.twilio, timeoutMs })));
+  if (config.africasTalking) cloudRoutes.push(smsRoute(createAfricasTalkingProvider({ ...config.africasTalking, timeoutMs })));
+  if (email) cloudRoutes.push(emailRoute(email, otpEmail({ code: "", appName: config.otp.appName, ttlSeconds: 60 }).subject));
+  const breakerLogger = logger.child({ component: "breaker" });
+  const routes = cloudRoutes.map((route) => withBreaker(route, { ...config.breaker, logger: breakerLogger }));
 
   const dispatcher = new Dispatcher({
     store,

@@ -41,6 +41,8 @@ describe.each(["memory", "redis"] as const)("failover among cloud providers (%s 
         SMTP_URL: smtp.url,
         EMAIL_FROM: "codes@otpgate.test",
         PROVIDER_TIMEOUT_MS: "500",
+        // The breaker has its own test below; here every job must reach every route.
+        PROVIDER_BREAKER_MIN_CALLS: "1000",
       },
     });
   });
@@ -157,5 +159,55 @@ describe.each(["memory", "redis"] as const)("failover among cloud providers (%s 
       const accepted = twilio.received.filter((m) => m.to === to).length + at.received.filter((m) => m.to === to).length;
       expect(accepted).toBe(1);
     }
+  });
+});
+
+describe("circuit breaker on a failing provider", () => {
+  let twilio: FakeTwilio;
+  let at: FakeAfricasTalking;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    twilio = await startFakeTwilio({ accountSid: SID, authToken: TOKEN });
+    at = await startFakeAfricasTalking({ username: "otpgate", apiKey: "at-key" });
+    gw = await startGateway({
+      env: {
+        FAILOVER_ORDER: "twilio,africastalking",
+        TWILIO_ACCOUNT_SID: SID,
+        TWILIO_AUTH_TOKEN: TOKEN,
+        TWILIO_FROM: "+15005550006",
+        TWILIO_API_BASE: twilio.baseUrl,
+        AT_USERNAME: "otpgate",
+        AT_API_KEY: "at-key",
+        AT_API_BASE: at.baseUrl,
+        PROVIDER_BREAKER_MIN_CALLS: "3",
+        PROVIDER_BREAKER_RESET_SECONDS: "1",
+      },
+    });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await Promise.all([twilio?.close(), at?.close()]);
+  });
+
+  async function sendOne(to: string): Promise<string[]> {
+    const created = await gw.call("POST", "/v1/messages", { to, body: "breaker" });
+    await gw.gateway.dispatcher.drain();
+    const view = (await gw.call("GET", `/v1/messages/${created.json.id}`)).json;
+    expect(view.status).toBe("sent");
+    return view.delivery.attempts.map((a: { route: string; error?: string }) => `${a.route}:${a.error?.split(":")[0] ?? "ok"}`);
+  }
+
+  it("skips Twilio without calling it once it keeps failing, and probes it again after the reset time", async () => {
+    let twilioCalls = 0;
+    twilio.respondWith(() => (twilioCalls++, serverError));
+    for (let i = 0; i < 3; i++) expect(await sendOne(`+25471100020${i}`)).toEqual(["twilio:twilio", "africastalking:ok"]);
+    const callsWhenOpened = twilioCalls;
+    expect(await sendOne("+254711000210")).toEqual(["twilio:circuit_open", "africastalking:ok"]);
+    expect(twilioCalls).toBe(callsWhenOpened);
+
+    twilio.respondWith(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await sendOne("+254711000211")).toEqual(["twilio:ok"]);
   });
 });
