@@ -29,6 +29,8 @@ const { version } = createRequire(import.meta.url)("../package.json") as { versi
 
 /** How long a plain message may wait for a route before it is useless. */
 const MESSAGE_TTL_SECONDS = 3600;
+/** How often each node looks for jobs a crashed node left unsettled. */
+const REAP_INTERVAL_MS = 30_000;
 
 export interface Gateway {
   http: FastifyInstance;
@@ -100,6 +102,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     retentionSeconds: config.otp.policy.retentionSeconds,
   });
 
+  const reaper = setInterval(() => {
+    dispatcher.reapOverdue().catch((error: unknown) => logger.error({ err: error }, "reaping overdue jobs failed"));
+  }, REAP_INTERVAL_MS);
+  reaper.unref();
+
   let http: FastifyInstance;
   try {
     http = await buildHttpServer({
@@ -114,6 +121,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       version,
     });
   } catch (error) {
+    clearInterval(reaper);
     await store.close();
     throw error;
   }
@@ -127,6 +135,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     generatedAdminKey: secrets.generatedAdminKey,
     routes: dispatcher.configuredRoutes(),
     async close() {
+      clearInterval(reaper);
       await http.close();
       await dispatcher.drain();
       await email?.close?.();

@@ -54,12 +54,36 @@ export class Dispatcher {
     this.inFlight.add(run);
   }
 
+  /**
+   * Expires jobs that passed their deadline without settling: a node that
+   * crashed mid-job leaves them behind. Any node may run this; the store's
+   * compare-and-set keeps two reapers from both acting.
+   */
+  async reapOverdue(limit = 500): Promise<number> {
+    const ids = await this.deps.store.overdueJobIds(this.now().getTime(), limit);
+    let reaped = 0;
+    for (const id of ids) {
+      let expiredNow = false;
+      const job = await this.update(id, (current) => {
+        if (jobState.isSettled(current)) return null;
+        expiredNow = true;
+        return jobState.expire(current, this.now());
+      });
+      if (expiredNow && job?.state === "expired") {
+        reaped++;
+        this.recordSettled(job);
+      }
+    }
+    if (reaped > 0) this.deps.logger.warn({ reaped }, "expired jobs left unsettled past their deadline");
+    return reaped;
+  }
+
   /** Waits for every submitted job to settle (graceful shutdown, tests). */
   async drain(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private update(jobId: string, change: (job: Job) => Job): Promise<Job | null> {
+  private update(jobId: string, change: (job: Job) => Job | null): Promise<Job | null> {
     return this.deps.store.updateJob(jobId, (job) => {
       try {
         return change(job);

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { Job } from "../delivery/job-state.js";
+import { isSettled, type Job } from "../delivery/job-state.js";
 import { secondsUntil, settleVerification, type OtpPolicy, type OtpRecord } from "../otp/rules.js";
 import type { ApiKeyRecord, IssueResult, Store, VerifyResult } from "./store.js";
 
@@ -71,6 +71,8 @@ export class MemoryStore implements Store {
   private readonly locks = new ExpiringMap<true>();
   private readonly jobs = new ExpiringMap<Job>();
   private readonly apiKeys = new Map<string, ApiKeyRecord>();
+  /** Unsettled job id → expiresAt (ms). */
+  private readonly activeJobs = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
@@ -160,6 +162,7 @@ export class MemoryStore implements Store {
 
   async createJob(job: Job, ttlSeconds: number): Promise<void> {
     this.jobs.set(job.id, structuredClone(job), Date.now() + ttlSeconds * 1000);
+    if (!isSettled(job)) this.activeJobs.set(job.id, Date.parse(job.expiresAt));
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -172,7 +175,19 @@ export class MemoryStore implements Store {
     if (!current) return null;
     const next = change(structuredClone(current));
     if (next) this.jobs.replace(id, structuredClone(next));
+    if (isSettled(next ?? current)) this.activeJobs.delete(id);
     return structuredClone(next ?? current);
+  }
+
+  async overdueJobIds(now: number, limit: number): Promise<string[]> {
+    const overdue: string[] = [];
+    for (const [id, expiresAt] of this.activeJobs) {
+      if (overdue.length >= limit) break;
+      if (expiresAt > now) continue;
+      if (this.jobs.get(id)) overdue.push(id);
+      else this.activeJobs.delete(id);
+    }
+    return overdue;
   }
 
   async saveApiKey(record: ApiKeyRecord): Promise<void> {

@@ -4,7 +4,7 @@
  * a version field for compare-and-set.
  */
 import { Redis } from "ioredis";
-import type { Job } from "../delivery/job-state.js";
+import { isSettled, type Job } from "../delivery/job-state.js";
 import { secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
 import { ISSUE_OTP, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
 import type { ApiKeyRecord, IssueResult, Store, VerifyResult } from "./store.js";
@@ -103,7 +103,9 @@ export class RedisStore implements Store {
 
   async createJob(job: Job, ttlSeconds: number): Promise<void> {
     const key = this.key("job", job.id);
-    await this.redis.multi().hset(key, "v", 0, "data", JSON.stringify(job)).expire(key, ttlSeconds).exec();
+    const transaction = this.redis.multi().hset(key, "v", 0, "data", JSON.stringify(job)).expire(key, ttlSeconds);
+    if (!isSettled(job)) transaction.zadd(this.key("jobs", "active"), Date.parse(job.expiresAt), job.id);
+    await transaction.exec();
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -118,10 +120,27 @@ export class RedisStore implements Store {
       if (version == null || data == null) return null;
       const current = JSON.parse(data) as Job;
       const next = change(structuredClone(current));
-      if (!next) return current;
-      if ((await this.redis.otpgateUpdateJob(key, version, JSON.stringify(next))) === 1) return next;
+      if (!next) {
+        if (isSettled(current)) await this.redis.zrem(this.key("jobs", "active"), id);
+        return current;
+      }
+      if ((await this.redis.otpgateUpdateJob(key, version, JSON.stringify(next))) === 1) {
+        if (isSettled(next)) await this.redis.zrem(this.key("jobs", "active"), id);
+        return next;
+      }
     }
     throw new Error(`job ${id}: too much contention, gave up after ${MAX_CAS_RETRIES} tries`);
+  }
+
+  async overdueJobIds(now: number, limit: number): Promise<string[]> {
+    const index = this.key("jobs", "active");
+    const ids = await this.redis.zrangebyscore(index, "-inf", now, "LIMIT", 0, limit);
+    if (ids.length === 0) return [];
+    // Drop ids whose job has already expired out of Redis.
+    const present = await Promise.all(ids.map((id) => this.redis.exists(this.key("job", id))));
+    const gone = ids.filter((_, i) => present[i] === 0);
+    if (gone.length > 0) await this.redis.zrem(index, ...gone);
+    return ids.filter((_, i) => present[i] === 1);
   }
 
   async saveApiKey(record: ApiKeyRecord): Promise<void> {

@@ -44,6 +44,7 @@ export interface Store {
    */
   verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult>;
 
+  /** Saves a new job and indexes it by `expiresAt` until it settles. */
   createJob(job: Job, ttlSeconds: number): Promise<void>;
   getJob(id: string): Promise<Job | null>;
   /**
@@ -52,6 +53,11 @@ export interface Store {
    * contention, so it must be pure. Returns the job as stored afterwards.
    */
   updateJob(id: string, change: (job: Job) => Job | null): Promise<Job | null>;
+  /**
+   * Ids of jobs not yet settled whose `expiresAt` has passed: work a crashed
+   * node left behind. The caller expires them, which drops them from the index.
+   */
+  overdueJobIds(now: number, limit: number): Promise<string[]>;
 
   saveApiKey(record: ApiKeyRecord): Promise<void>;
   findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null>;

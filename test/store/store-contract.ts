@@ -249,6 +249,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("overdue jobs", () => {
+      it("lists unsettled jobs past their deadline, and forgets them once settled", async () => {
+        const now = Date.now();
+        const overdue = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "dispatched" });
+        const current = job({ expiresAt: new Date(now + 60_000).toISOString() });
+        const done = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "sent" });
+        for (const j of [overdue, current, done]) await store.createJob(j, 60);
+        expect(await store.overdueJobIds(now, 100)).toEqual([overdue.id]);
+        expect(await store.overdueJobIds(now + 120_000, 100)).toEqual(expect.arrayContaining([overdue.id, current.id]));
+        expect(await store.overdueJobIds(now + 120_000, 1)).toHaveLength(1);
+        await store.updateJob(overdue.id, (j) => ({ ...j, state: "expired" }));
+        expect(await store.overdueJobIds(now, 100)).toEqual([]);
+      });
+    });
+
     describe("API keys", () => {
       const key = (overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
         id: randomUUID(),
