@@ -29,16 +29,49 @@ const FASTIFY_CLIENT_ERRORS: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, "invalid_request"],
 };
 
+interface ZodIssueLike {
+  path?: PropertyKey[];
+  message?: string;
+  errors?: ZodIssueLike[][];
+}
+
+/**
+ * A failed union (such as `{to, body}` | `{cell, message}`) reports one issue list per
+ * branch under a bare "Invalid input"; name the fields of the branch the caller came
+ * closest to (fewest issues) instead, so a bad `to` is reported as a bad `to`.
+ */
+function describeIssue(field: string, message: string | undefined, unionBranches?: ZodIssueLike[][]): { field: string; message: string }[] {
+  const closest = unionBranches?.reduce<ZodIssueLike[] | undefined>((best, branch) => (!best || branch.length < best.length ? branch : best), undefined);
+  if (closest && closest.length > 0) {
+    return closest.flatMap((issue) => describeIssue([field, ...(issue.path ?? []).map(String)].join("."), issue.message, issue.errors));
+  }
+  return [{ field, message: message ?? "is invalid" }];
+}
+
+/** ioredis' ways of saying Redis is out of reach: the request may succeed later, so 503, not 500. */
+function isStoreUnavailable(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    error.name === "MaxRetriesPerRequestError" ||
+    (code !== undefined && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code)) ||
+    /Connection is closed|Stream isn't writeable/.test(error.message)
+  );
+}
+
 export function toApiError(error: FastifyError | Error): { error: ApiError; details?: { field: string; message: string }[] } {
   if (error instanceof ApiError) return { error };
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const details = error.validation.map((issue) => ({
-      field: `${error.validationContext ?? "body"}${issue.instancePath.replaceAll("/", ".")}`.replace(/\.$/, ""),
-      message: issue.message ?? "is invalid",
-    }));
+    const details = error.validation.flatMap((issue) =>
+      describeIssue(
+        `${error.validationContext ?? "body"}${issue.instancePath.replaceAll("/", ".")}`.replace(/\.$/, ""),
+        issue.message,
+        issue.params.errors as ZodIssueLike[][] | undefined,
+      ),
+    );
     const message = details.map((d) => `${d.field}: ${d.message}`).join("; ");
     return { error: new ApiError(400, "invalid_request", message), details };
   }
+  if (isStoreUnavailable(error)) return { error: new ApiError(503, "store_unavailable", "the store is not answering; try again shortly") };
   const fastifyError = error as FastifyError;
   const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
   if (known) return { error: new ApiError(known[0], known[1], fastifyError.message) };

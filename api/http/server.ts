@@ -18,6 +18,7 @@ import type { Redis } from "ioredis";
 import type { MessageService } from "../delivery/message-service.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { OtpService } from "../otp/otp-service.js";
+import { RedisStore } from "../store/redis-store.js";
 import type { Store } from "../store/store.js";
 import { createAuthenticator } from "./auth.js";
 import { ApiError, sendError } from "./errors.js";
@@ -75,11 +76,13 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
   const tooMany = (max: number, after: string) => new ApiError(429, "rate_limited", `more than ${max} requests; retry in ${after}`);
+  // Counters live in the store's Redis namespace, so deployments (and tests) sharing a Redis do not share them.
+  const redisNamespace = deps.store instanceof RedisStore ? deps.store.keyPrefix : "otpgate:";
   await app.register(rateLimit, {
     global: true,
     max: deps.rateLimit.perIpPerMinute,
     timeWindow: 60_000,
-    ...(deps.rateLimit.redis ? { redis: deps.rateLimit.redis, nameSpace: "otpgate:ratelimit:ip:" } : {}),
+    ...(deps.rateLimit.redis ? { redis: deps.rateLimit.redis, nameSpace: `${redisNamespace}ratelimit:ip:` } : {}),
     errorResponseBuilder: (_request, context) => tooMany(context.max, context.after),
   });
 
@@ -91,16 +94,19 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
     authenticated.addHook("preHandler", async (request) => {
       request.principal = await authenticate(request);
     });
-    authenticated.addHook(
-      "preHandler",
-      authenticated.rateLimit({
-        max: deps.rateLimit.perKeyPerMinute,
-        timeWindow: 60_000,
-        keyGenerator: (request) => `key:${request.principal?.id ?? "none"}`,
-        ...(deps.rateLimit.redis ? { nameSpace: "otpgate:ratelimit:key:" } : {}),
-        errorResponseBuilder: (_request, context) => tooMany(context.max, context.after),
-      }),
-    );
+    // Not `authenticated.rateLimit()`: its hook returns early on any request the global
+    // per-IP hook has already counted (one shared "ran" flag), so it never limited a key.
+    const perKey = authenticated.createRateLimit({
+      max: deps.rateLimit.perKeyPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => `key:${request.principal?.id ?? "none"}`,
+    });
+    authenticated.addHook("preHandler", async (request) => {
+      const limit = await perKey(request);
+      if (limit.isAllowed || !limit.isExceeded) return;
+      const seconds = Math.max(1, limit.ttlInSeconds);
+      throw new ApiError(429, "rate_limited", `more than ${limit.max} requests for this key; retry in ${seconds} s`, seconds);
+    });
     await authenticated.register(otpRoutes, { otp: deps.otp });
     await authenticated.register(messageRoutes, { messages: deps.messages });
     await authenticated.register(keyRoutes, { store: deps.store });

@@ -16,7 +16,12 @@ export function digestEquals(aHex: string, bHex: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Enough to tell keys apart in a list, far too little to guess the rest. */
+/**
+ * `og_live_` plus four random characters: enough to tell keys apart in a list,
+ * far too little to guess the rest. The random part is base64url and may hold
+ * `_` itself, so the kind ends at the second `_`, not the last.
+ */
 export function keyPrefix(key: string): string {
-  return key.slice(0, key.lastIndexOf("_") + 5);
+  const kindEnd = key.indexOf("_", "og_".length);
+  return key.slice(0, kindEnd + 1 + 4);
 }
