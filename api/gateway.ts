@@ -83,6 +83,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     metrics,
     logger: logger.child({ component: "dispatcher" }),
     attemptTimeoutMs: timeoutMs,
+    maxInFlight: config.maxInFlight,
   });
   const otp = new OtpService({
     store,

@@ -58,6 +58,7 @@ const envSchema = z
     OTP_RETENTION_SECONDS: z.coerce.number().int().min(0).default(DEFAULT_POLICY.retentionSeconds),
     OTP_APP_NAME: z.string().min(1).max(40).default("otpgate"),
     PROVIDER_TIMEOUT_MS: positiveInt(10_000),
+    DISPATCH_MAX_IN_FLIGHT: positiveInt(1000),
     PROVIDER_BREAKER_MIN_CALLS: positiveInt(5),
     PROVIDER_BREAKER_RESET_SECONDS: positiveInt(30),
     RATE_LIMIT_PER_KEY: positiveInt(600),
@@ -100,6 +101,7 @@ export interface Config {
   email?: { smtpUrl: string; from: string };
   providerTimeoutMs: number;
   breaker: { minCalls: number; resetSeconds: number };
+  maxInFlight: number;
   rateLimit: { perKeyPerMinute: number; perIpPerMinute: number };
   logLevel: Env["LOG_LEVEL"];
 }
@@ -154,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
           : undefined,
       email: e.SMTP_URL && e.EMAIL_FROM ? { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM } : undefined,
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+      maxInFlight: e.DISPATCH_MAX_IN_FLIGHT,
       breaker: { minCalls: e.PROVIDER_BREAKER_MIN_CALLS, resetSeconds: e.PROVIDER_BREAKER_RESET_SECONDS },
       rateLimit: { perKeyPerMinute: e.RATE_LIMIT_PER_KEY, perIpPerMinute: e.RATE_LIMIT_PER_IP },
       logLevel: e.LOG_LEVEL,

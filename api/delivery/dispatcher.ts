@@ -27,6 +27,8 @@ export interface DispatcherDeps {
   logger: FastifyBaseLogger;
   /** Upper bound for one route attempt. */
   attemptTimeoutMs: number;
+  /** Deliveries under way at once on this node; past it, new work is refused (backpressure). */
+  maxInFlight: number;
   now?: () => Date;
 }
 
@@ -44,6 +46,11 @@ export class Dispatcher {
 
   configuredRoutes(): string[] {
     return this.deps.order.filter((name) => this.deps.routes.some((route) => route.name === name));
+  }
+
+  /** False when this node already has `maxInFlight` deliveries under way: callers answer 503. */
+  hasCapacity(): boolean {
+    return this.inFlight.size < this.deps.maxInFlight;
   }
 
   /** Starts delivery in the background; the caller answers its client at once. */

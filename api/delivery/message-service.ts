@@ -24,6 +24,7 @@ export interface MessageView {
 
 export class NoRouteError extends Error {}
 export class DuplicateMessageError extends Error {}
+export class OverloadedError extends Error {}
 
 export interface MessageServiceDeps {
   store: Store;
@@ -42,6 +43,7 @@ export class MessageService {
     if (dispatcher.routesFor({ channel: "sms", to: input.to }).length === 0) {
       throw new NoRouteError("no configured route can deliver sms; see FAILOVER_ORDER and the provider settings");
     }
+    if (!dispatcher.hasCapacity()) throw new OverloadedError("too many deliveries under way; retry in a second");
     const id = input.id ?? randomUUID();
     if (input.id && (await store.getJob(input.id))) throw new DuplicateMessageError(`a message with id ${input.id} exists`);
     const now = new Date();

@@ -37,7 +37,7 @@ export type VerifyOtpInput = { id?: string; userId?: string; to?: string; email?
 
 export class OtpError extends Error {
   constructor(
-    readonly code: "invalid_request" | "no_route" | "rate_limited" | "not_found",
+    readonly code: "invalid_request" | "no_route" | "rate_limited" | "not_found" | "overloaded",
     message: string,
     readonly retryAfterSeconds?: number,
   ) {
@@ -102,6 +102,11 @@ export class OtpService {
     if (dispatcher.routesFor(destinations).length === 0) {
       this.deps.metrics.otpIssued.inc({ channel, outcome: "no_route" });
       throw new OtpError("no_route", `no configured route can deliver ${channel}; see FAILOVER_ORDER and the provider settings`);
+    }
+
+    if (!dispatcher.hasCapacity()) {
+      this.deps.metrics.otpIssued.inc({ channel, outcome: "overloaded" });
+      throw new OtpError("overloaded", "too many deliveries under way; retry in a second", 1);
     }
 
     const code = generateCode(input.codeLength);

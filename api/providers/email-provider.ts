@@ -23,6 +23,10 @@ export function createEmailProvider(opts: EmailProviderOptions): EmailProvider {
   // `?ignoreTLS=true` to SMTP_URL, which nodemailer reads from the query.
   const transport = createTransport({
     url: opts.smtpUrl,
+    // A pool reuses SMTP connections; one connection per code capped create throughput at the
+    // mail server's handshake rate (bench/). `?pool=false` in SMTP_URL turns it off.
+    pool: true,
+    maxConnections: 5,
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { DuplicateMessageError, NoRouteError, type MessageService } from "../../delivery/message-service.js";
+import { DuplicateMessageError, NoRouteError, OverloadedError, type MessageService } from "../../delivery/message-service.js";
 import { requireScope } from "../auth.js";
 import { ApiError } from "../errors.js";
 import { acceptedMessage, errorBody, idParams, messageView, sendMessageBody } from "../schemas.js";
@@ -22,6 +22,7 @@ export const messageRoutes: FastifyPluginAsyncZod<{ messages: MessageService }> 
         return reply.status(202).send(await messages.send(request.body));
       } catch (error) {
         if (error instanceof NoRouteError) throw new ApiError(503, "no_route", error.message);
+        if (error instanceof OverloadedError) throw new ApiError(503, "overloaded", error.message, 1);
         if (error instanceof DuplicateMessageError) throw new ApiError(409, "conflict", error.message);
         throw error;
       }
