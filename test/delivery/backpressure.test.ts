@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type TestGateway } from "../support/gateway.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 
 const SID = "AC00000000000000000000000000000bp";
 const TOKEN = "backpressure-token";
@@ -12,14 +12,7 @@ describe("backpressure", () => {
   beforeAll(async () => {
     twilio = await startFakeTwilio({ accountSid: SID, authToken: TOKEN });
     gw = await startGateway({
-      env: {
-        FAILOVER_ORDER: "twilio",
-        TWILIO_ACCOUNT_SID: SID,
-        TWILIO_AUTH_TOKEN: TOKEN,
-        TWILIO_FROM: "+15005550006",
-        TWILIO_API_BASE: twilio.baseUrl,
-        DISPATCH_MAX_IN_FLIGHT: "2",
-      },
+      env: { ...twilioEnv(twilio, { accountSid: SID, authToken: TOKEN }), DISPATCH_MAX_IN_FLIGHT: "2" },
     });
   });
   afterAll(async () => {

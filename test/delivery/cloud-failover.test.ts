@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
 import { startFakeAfricasTalking, type FakeAfricasTalking } from "../support/fake-africastalking.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 import { startSmtpSink, type SmtpSink } from "../support/smtp-sink.js";
 
 const SID = "AC0123456789abcdef0123456789abcdef";
@@ -29,11 +29,8 @@ describe.each(["memory", "redis"] as const)("failover among cloud providers (%s 
     gw = await startGateway({
       store: storeKind,
       env: {
+        ...twilioEnv(twilio, { accountSid: SID, authToken: TOKEN }),
         FAILOVER_ORDER: "twilio,africastalking,email",
-        TWILIO_ACCOUNT_SID: SID,
-        TWILIO_AUTH_TOKEN: TOKEN,
-        TWILIO_FROM: "+15005550006",
-        TWILIO_API_BASE: twilio.baseUrl,
         AT_USERNAME: "otpgate",
         AT_API_KEY: "at-key",
         AT_FROM: "OTPGATE",
@@ -172,11 +169,8 @@ describe("circuit breaker on a failing provider", () => {
     at = await startFakeAfricasTalking({ username: "otpgate", apiKey: "at-key" });
     gw = await startGateway({
       env: {
+        ...twilioEnv(twilio, { accountSid: SID, authToken: TOKEN }),
         FAILOVER_ORDER: "twilio,africastalking",
-        TWILIO_ACCOUNT_SID: SID,
-        TWILIO_AUTH_TOKEN: TOKEN,
-        TWILIO_FROM: "+15005550006",
-        TWILIO_API_BASE: twilio.baseUrl,
         AT_USERNAME: "otpgate",
         AT_API_KEY: "at-key",
         AT_API_BASE: at.baseUrl,

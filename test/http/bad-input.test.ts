@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, startGateway, type TestGateway } from "../support/gateway.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 
 const accountSid = `AC${"b2".repeat(16)}`;
 const authToken = "bad-input-token";
@@ -24,15 +24,7 @@ describe("bad input", () => {
 
   beforeAll(async () => {
     twilio = await startFakeTwilio({ accountSid, authToken });
-    gw = await startGateway({
-      env: {
-        TWILIO_ACCOUNT_SID: accountSid,
-        TWILIO_AUTH_TOKEN: authToken,
-        TWILIO_FROM: "+15005550006",
-        TWILIO_API_BASE: twilio.baseUrl,
-        FAILOVER_ORDER: "twilio",
-      },
-    });
+    gw = await startGateway({ env: twilioEnv(twilio, { accountSid, authToken }) });
   });
   afterAll(async () => {
     await gw?.close();

@@ -2,25 +2,13 @@
  * /healthz, /readyz (memory, Redis, unreachable Redis), /metrics (Prometheus
  * text, without numbers or codes) and the OpenAPI document at /docs/json.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
+import { freePort } from "../support/ports.js";
 
 const accountSid = `AC${"f6".repeat(16)}`;
 const authToken = "health-metrics-token";
-
-/** A loopback port nothing listens on: bound, read, released. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** The value of one sample line, e.g. `otpgate_verifications_total{outcome="approved"}`. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
@@ -58,7 +46,7 @@ describe.each(["memory", "redis"] as const)("health (%s store)", (storeKind) => 
 describe("readiness with an unreachable Redis", () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     gw = await startGateway({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
   });
   afterAll(async () => {
@@ -93,15 +81,7 @@ describe("metrics", () => {
 
   beforeAll(async () => {
     twilio = await startFakeTwilio({ accountSid, authToken });
-    gw = await startGateway({
-      env: {
-        TWILIO_ACCOUNT_SID: accountSid,
-        TWILIO_AUTH_TOKEN: authToken,
-        TWILIO_FROM: "+15005550006",
-        TWILIO_API_BASE: twilio.baseUrl,
-        FAILOVER_ORDER: "twilio",
-      },
-    });
+    gw = await startGateway({ env: twilioEnv(twilio, { accountSid, authToken }) });
     // Ten digits: a shorter code could turn up inside a metric value by chance.
     const created = await gw.call("POST", "/v1/otp", { to: phone, userId: "metrics-user", codeLength: 10 });
     expect(created.status).toBe(202);

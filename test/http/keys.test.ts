@@ -5,18 +5,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { keyDigest } from "../../api/keys/api-key-format.js";
 import { eventually, startGateway, type TestGateway } from "../support/gateway.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 
 const accountSid = `AC${"c3".repeat(16)}`;
 const authToken = "keys-test-token";
-
-const twilioEnv = (fake: FakeTwilio) => ({
-  TWILIO_ACCOUNT_SID: accountSid,
-  TWILIO_AUTH_TOKEN: authToken,
-  TWILIO_FROM: "+15005550006",
-  TWILIO_API_BASE: fake.baseUrl,
-  FAILOVER_ORDER: "twilio",
-});
 
 describe.each(["memory", "redis"] as const)("API keys (%s store)", (storeKind) => {
   let twilio: FakeTwilio;
@@ -24,7 +16,7 @@ describe.each(["memory", "redis"] as const)("API keys (%s store)", (storeKind) =
 
   beforeAll(async () => {
     twilio = await startFakeTwilio({ accountSid, authToken });
-    gw = await startGateway({ store: storeKind, env: twilioEnv(twilio) });
+    gw = await startGateway({ store: storeKind, env: twilioEnv(twilio, { accountSid, authToken }) });
   });
   afterAll(async () => {
     await gw?.close();
@@ -193,6 +185,17 @@ describe("API keys survive a restart", () => {
     expect((await second.call("GET", probe, undefined, fresh.json.key)).status).toBe(404);
   }
 
+  /** A key made on one gateway is unknown to a second one with its own DATA_DIR (memory) or key prefix (Redis). */
+  async function otherGatewayRefusesKeys(store: "memory" | "redis", name: string) {
+    const first = await startGateway({ store });
+    open.push(first);
+    const created = await first.call("POST", "/v1/keys", { name, scopes: ["otp"] });
+    const other = await startGateway({ store });
+    open.push(other);
+    expect((await other.call("GET", "/v1/keys", undefined, created.json.key)).status).toBe(401);
+    expect((await other.call("GET", "/v1/keys")).json.keys).toEqual([]);
+  }
+
   it("in memory mode, with the same DATA_DIR", async () => {
     const first = await startGateway({ store: "memory" });
     open.push(first);
@@ -200,13 +203,7 @@ describe("API keys survive a restart", () => {
   });
 
   it("in memory mode, a different DATA_DIR does not know the keys", async () => {
-    const first = await startGateway({ store: "memory" });
-    open.push(first);
-    const created = await first.call("POST", "/v1/keys", { name: "local", scopes: ["otp"] });
-    const other = await startGateway({ store: "memory" });
-    open.push(other);
-    expect((await other.call("GET", "/v1/keys", undefined, created.json.key)).status).toBe(401);
-    expect((await other.call("GET", "/v1/keys")).json.keys).toEqual([]);
+    await otherGatewayRefusesKeys("memory", "local");
   });
 
   it("in Redis mode, with the same key prefix (and a fresh DATA_DIR)", async () => {
@@ -216,12 +213,6 @@ describe("API keys survive a restart", () => {
   });
 
   it("in Redis mode, another key prefix does not see the keys", async () => {
-    const first = await startGateway({ store: "redis" });
-    open.push(first);
-    const created = await first.call("POST", "/v1/keys", { name: "namespaced", scopes: ["otp"] });
-    const other = await startGateway({ store: "redis" });
-    open.push(other);
-    expect((await other.call("GET", "/v1/keys", undefined, created.json.key)).status).toBe(401);
-    expect((await other.call("GET", "/v1/keys")).json.keys).toEqual([]);
+    await otherGatewayRefusesKeys("redis", "namespaced");
   });
 });

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventually, codeIn, startGateway, type StartOptions, type TestGateway } from "../support/gateway.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 
 const accountSid = `AC${"d4".repeat(16)}`;
 const authToken = "rate-limit-token";
@@ -43,14 +43,7 @@ async function gateway(env: Record<string, string>, store: StartOptions["store"]
   const gw = await startGateway({
     store,
     ...extra,
-    env: {
-      TWILIO_ACCOUNT_SID: accountSid,
-      TWILIO_AUTH_TOKEN: authToken,
-      TWILIO_FROM: "+15005550006",
-      TWILIO_API_BASE: twilio.baseUrl,
-      FAILOVER_ORDER: "twilio",
-      ...env,
-    },
+    env: { ...twilioEnv(twilio, { accountSid, authToken }), ...env },
   });
   open.push(gw);
   return gw;

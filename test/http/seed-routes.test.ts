@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
-import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 import { startSmtpSink, type SmtpSink } from "../support/smtp-sink.js";
 
 const accountSid = `AC${"e5".repeat(16)}`;
@@ -34,10 +34,7 @@ describe.each(["memory", "redis"] as const)("seed-compatible routes (%s store)",
     gw = await startGateway({
       store: storeKind,
       env: {
-        TWILIO_ACCOUNT_SID: accountSid,
-        TWILIO_AUTH_TOKEN: authToken,
-        TWILIO_FROM: "+15005550006",
-        TWILIO_API_BASE: twilio.baseUrl,
+        ...twilioEnv(twilio, { accountSid, authToken }),
         SMTP_URL: smtp.url,
         EMAIL_FROM: "codes@otpgate.test",
         FAILOVER_ORDER: "twilio,email",

@@ -1,21 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ProviderError } from "../../api/providers/provider.js";
 import { createTwilioProvider } from "../../api/providers/twilio-provider.js";
 import { startFakeTwilio, type FakeTwilio } from "../support/fake-twilio.js";
+import { expectPromptTimeout, failure } from "../support/provider-failure.js";
 
 const accountSid = `AC${"a1".repeat(16)}`;
 const authToken = "secret-token";
 const from = "+15005550006";
 const msg = { jobId: "job-1", to: "+254711000111", body: "Your code is 123456" };
-
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 describe("twilio provider", () => {
   let fake: FakeTwilio;
@@ -84,22 +75,13 @@ describe("twilio provider", () => {
   it("a slow API fails as transient 'timeout' near timeoutMs", async () => {
     fake.delayMs = 3000;
     const provider = createTwilioProvider({ accountSid, authToken, from, apiBase: fake.baseUrl, timeoutMs: 300 });
-    const started = Date.now();
-    const err = await failure(provider.send(msg, signal()));
-    const elapsed = Date.now() - started;
-    expect([err.kind, err.code]).toEqual(["transient", "timeout"]);
-    expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(2000);
+    await expectPromptTimeout(() => provider.send(msg, signal()), 250);
   });
 
   it("the caller's AbortSignal ends the send promptly", async () => {
     fake.delayMs = 3000;
     const provider = createTwilioProvider({ accountSid, authToken, from, apiBase: fake.baseUrl });
-    const started = Date.now();
-    const err = await failure(provider.send(msg, AbortSignal.timeout(200)));
-    const elapsed = Date.now() - started;
-    expect([err.kind, err.code]).toEqual(["transient", "timeout"]);
-    expect(elapsed).toBeLessThan(2000);
+    await expectPromptTimeout(() => provider.send(msg, AbortSignal.timeout(200)));
 
     const aborted = new AbortController();
     aborted.abort();

@@ -4,8 +4,8 @@
  * SMSMessageData JSON. Point the provider at it with `apiBase: fake.baseUrl`.
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
+import { readBody, startFakeApi } from "./fake-http-server.js";
 
 export interface FakeAfricasTalkingRequest {
   to: string;
@@ -33,32 +33,12 @@ export interface FakeAfricasTalking {
 const PHONE = /^\+?[1-9]\d{6,14}$/;
 const COST_PER_SMS = 0.8;
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 export async function startFakeAfricasTalking(opts: { username: string; apiKey: string }): Promise<FakeAfricasTalking> {
-  let override: ((req: FakeAfricasTalkingRequest) => FakeAfricasTalkingResponse | undefined) | undefined;
-  const timers = new Set<NodeJS.Timeout>();
-
-  const fake: FakeAfricasTalking = {
-    baseUrl: "",
-    received: [],
-    delayMs: 0,
-    respondWith(fn) {
-      override = fn;
-    },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const t of timers) clearTimeout(t);
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections(); // fetch keeps connections alive
-      }),
-  };
-
-  async function answer(req: IncomingMessage): Promise<FakeAfricasTalkingResponse> {
+  async function answer(
+    req: IncomingMessage,
+    fake: FakeAfricasTalking,
+    override: (msg: FakeAfricasTalkingRequest) => FakeAfricasTalkingResponse | undefined,
+  ): Promise<FakeAfricasTalkingResponse> {
     const form = new URLSearchParams(await readBody(req));
     if (req.method !== "POST" || new URL(req.url ?? "/", "http://fake").pathname !== "/version1/messaging") {
       return { status: 404, body: "Not Found" };
@@ -74,7 +54,7 @@ export async function startFakeAfricasTalking(opts: { username: string; apiKey: 
     const from = form.get("from");
     if (from) msg.from = from;
 
-    const custom = override?.(msg);
+    const custom = override(msg);
     if (custom) {
       if (custom.status >= 200 && custom.status < 300) fake.received.push(msg);
       return custom;
@@ -99,27 +79,9 @@ export async function startFakeAfricasTalking(opts: { username: string; apiKey: 
     return { status: 201, body: { SMSMessageData: { Message: summary, Recipients: recipients } } };
   }
 
-  function write(res: ServerResponse, { status, body }: FakeAfricasTalkingResponse) {
-    const text = typeof body === "string" ? body : JSON.stringify(body);
-    const type = typeof body === "string" ? "text/plain" : "application/json";
-    res.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(text) }).end(text);
-  }
-
-  const server = createServer((req, res) => {
-    answer(req).then(
-      (result) => {
-        if (fake.delayMs <= 0) return write(res, result);
-        const t = setTimeout(() => {
-          timers.delete(t);
-          if (!res.destroyed) write(res, result);
-        }, fake.delayMs);
-        timers.add(t);
-      },
-      (err: unknown) => write(res, { status: 500, body: String(err) }),
-    );
+  return startFakeApi({
+    answer,
+    jsonContentType: "application/json",
+    onError: (err) => ({ status: 500, body: String(err) }),
   });
-
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return fake;
 }

@@ -4,8 +4,8 @@
  * provider at it with `apiBase: fake.baseUrl`.
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
+import { readBody, startFakeApi } from "./fake-http-server.js";
 
 export interface FakeTwilioRequest {
   to: string;
@@ -69,34 +69,15 @@ function messageResource(accountSid: string, req: FakeTwilioRequest, sid: string
   };
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 export async function startFakeTwilio(opts: { accountSid: string; authToken: string }): Promise<FakeTwilio> {
-  let override: ((req: FakeTwilioRequest) => FakeTwilioResponse | undefined) | undefined;
-  const timers = new Set<NodeJS.Timeout>();
   const expectedAuth = `Basic ${Buffer.from(`${opts.accountSid}:${opts.authToken}`).toString("base64")}`;
   const path = `/2010-04-01/Accounts/${opts.accountSid}/Messages.json`;
 
-  const fake: FakeTwilio = {
-    baseUrl: "",
-    received: [],
-    delayMs: 0,
-    respondWith(fn) {
-      override = fn;
-    },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const t of timers) clearTimeout(t);
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections(); // the twilio client keeps connections alive
-      }),
-  };
-
-  async function answer(req: IncomingMessage): Promise<FakeTwilioResponse> {
+  async function answer(
+    req: IncomingMessage,
+    fake: FakeTwilio,
+    override: (msg: FakeTwilioRequest) => FakeTwilioResponse | undefined,
+  ): Promise<FakeTwilioResponse> {
     const raw = await readBody(req);
     if (req.headers.authorization !== expectedAuth) return twilioError(401, 20003, "Authenticate");
     const url = new URL(req.url ?? "/", "http://fake");
@@ -106,7 +87,7 @@ export async function startFakeTwilio(opts: { accountSid: string; authToken: str
     const form = new URLSearchParams(raw);
     const msg = { to: form.get("To") ?? "", from: form.get("From") ?? "", body: form.get("Body") ?? "" };
 
-    const custom = override?.(msg);
+    const custom = override(msg);
     if (custom) {
       if (custom.status >= 200 && custom.status < 300) {
         const sid = (custom.body as { sid?: unknown } | null)?.sid;
@@ -128,31 +109,27 @@ export async function startFakeTwilio(opts: { accountSid: string; authToken: str
     return { status: 201, body: messageResource(opts.accountSid, msg, sid) };
   }
 
-  function write(res: ServerResponse, { status, body }: FakeTwilioResponse) {
-    const text = typeof body === "string" ? body : JSON.stringify(body);
-    const type = typeof body === "string" ? "text/plain" : "application/json; charset=utf-8";
-    res.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(text) }).end(text);
-  }
-
-  const server = createServer((req, res) => {
-    answer(req).then(
-      (result) => {
-        if (fake.delayMs <= 0) return write(res, result);
-        const t = setTimeout(() => {
-          timers.delete(t);
-          if (!res.destroyed) write(res, result);
-        }, fake.delayMs);
-        timers.add(t);
-      },
-      (err: unknown) => write(res, { status: 500, body: { code: 20500, message: String(err), status: 500 } }),
-    );
+  return startFakeApi({
+    answer,
+    jsonContentType: "application/json; charset=utf-8",
+    onError: (err) => ({ status: 500, body: { code: 20500, message: String(err), status: 500 } }),
   });
-
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return fake;
 }
 
 function newSid(): string {
   return `SM${randomBytes(16).toString("hex")}`;
+}
+
+/** Gateway env for a single Twilio route pointed at `fake`; spread it and add (or override) the rest. */
+export function twilioEnv(
+  fake: Pick<FakeTwilio, "baseUrl">,
+  creds: { accountSid: string; authToken: string; from?: string },
+): Record<string, string> {
+  return {
+    TWILIO_ACCOUNT_SID: creds.accountSid,
+    TWILIO_AUTH_TOKEN: creds.authToken,
+    TWILIO_FROM: creds.from ?? "+15005550006",
+    TWILIO_API_BASE: fake.baseUrl,
+    FAILOVER_ORDER: "twilio",
+  };
 }
