@@ -155,6 +155,9 @@ async function startOtpgate(name: string, smtpUrl: string, extraEnv: Record<stri
     RATE_LIMIT_PER_IP: UNLIMITED,
     RATE_LIMIT_PER_KEY: UNLIMITED,
     OTP_MAX_SENDS_PER_HOUR: UNLIMITED,
+    // Capacity, not load shedding, is measured here: the mail backlog is timed instead
+    // (backpressure has its own test, test/delivery/backpressure.test.ts).
+    DISPATCH_MAX_IN_FLIGHT: UNLIMITED,
     OTP_RESEND_COOLDOWN_SECONDS: "0",
     FAILOVER_ORDER: "email",
     SMTP_URL: smtpUrl,

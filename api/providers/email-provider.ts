@@ -26,7 +26,7 @@ export function createEmailProvider(opts: EmailProviderOptions): EmailProvider {
     // A pool reuses SMTP connections; one connection per code capped create throughput at the
     // mail server's handshake rate (bench/). `?pool=false` in SMTP_URL turns it off.
     pool: true,
-    maxConnections: 5,
+    maxConnections: 10,
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
