@@ -9,7 +9,17 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { isSettled, type Job } from "../delivery/job-state.js";
 import { secondsUntil, settleVerification, type OtpPolicy, type OtpRecord } from "../otp/rules.js";
-import type { ApiKeyRecord, IssueResult, Store, VerifyResult } from "./store.js";
+import {
+  DEVICE_WINDOW_MS,
+  PRESENCE_TTL_MS,
+  type ApiKeyRecord,
+  type DevicePresence,
+  type DeviceRecord,
+  type IssueResult,
+  type PublisherRecord,
+  type Store,
+  type VerifyResult,
+} from "./store.js";
 
 class ExpiringMap<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
@@ -71,12 +81,16 @@ export class MemoryStore implements Store {
   private readonly locks = new ExpiringMap<true>();
   private readonly jobs = new ExpiringMap<Job>();
   private readonly apiKeys = new Map<string, ApiKeyRecord>();
+  private readonly devices = new Map<string, DeviceRecord>();
+  private readonly publishers = new Map<string, PublisherRecord>();
+  private readonly presence = new ExpiringMap<DevicePresence>();
+  private readonly deviceSends = new Map<string, number[]>();
   /** Unsettled job id → expiresAt (ms). */
   private readonly activeJobs = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
-    if (options.persistFile) this.loadApiKeys(options.persistFile);
+    if (options.persistFile) this.load(options.persistFile);
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
@@ -192,7 +206,7 @@ export class MemoryStore implements Store {
 
   async saveApiKey(record: ApiKeyRecord): Promise<void> {
     this.apiKeys.set(record.digest, { ...record });
-    this.persistApiKeys();
+    this.persist();
   }
 
   async findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null> {
@@ -208,10 +222,80 @@ export class MemoryStore implements Store {
     for (const record of this.apiKeys.values()) {
       if (record.id !== id) continue;
       record.revokedAt ??= at.toISOString();
-      this.persistApiKeys();
+      this.persist();
       return { ...record };
     }
     return null;
+  }
+
+  async saveDevice(record: DeviceRecord): Promise<void> {
+    this.devices.set(record.id, structuredClone(record));
+    this.persist();
+  }
+
+  async getDevice(id: string): Promise<DeviceRecord | null> {
+    const record = this.devices.get(id);
+    return record ? structuredClone(record) : null;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return [...this.devices.values()].map((record) => structuredClone(record));
+  }
+
+  async deleteDevice(id: string): Promise<boolean> {
+    const existed = this.devices.delete(id);
+    this.presence.delete(id);
+    this.deviceSends.delete(id);
+    if (existed) this.persist();
+    return existed;
+  }
+
+  async setPresence(deviceId: string, presence: DevicePresence): Promise<void> {
+    this.presence.set(deviceId, { ...presence }, Date.now() + PRESENCE_TTL_MS);
+  }
+
+  async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
+    return deviceIds.map((id) => {
+      const presence = this.presence.get(id);
+      return presence ? { ...presence } : null;
+    });
+  }
+
+  private recentSends(deviceId: string, now: number): number[] {
+    const recent = (this.deviceSends.get(deviceId) ?? []).filter((at) => at > now - DEVICE_WINDOW_MS);
+    this.deviceSends.set(deviceId, recent);
+    return recent;
+  }
+
+  async reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean> {
+    const recent = this.recentSends(deviceId, now);
+    if (recent.length >= maxPerMinute) return false;
+    recent.push(now);
+    return true;
+  }
+
+  async deviceSendCounts(deviceIds: string[], now: number): Promise<number[]> {
+    return deviceIds.map((id) => this.recentSends(id, now).length);
+  }
+
+  async savePublisher(record: PublisherRecord): Promise<void> {
+    this.publishers.set(record.id, { ...record });
+    this.persist();
+  }
+
+  async findPublisherByName(name: string): Promise<PublisherRecord | null> {
+    const record = [...this.publishers.values()].find((p) => p.name === name);
+    return record ? { ...record } : null;
+  }
+
+  async listPublishers(): Promise<PublisherRecord[]> {
+    return [...this.publishers.values()].map((record) => ({ ...record }));
+  }
+
+  async deletePublisher(id: string): Promise<boolean> {
+    const existed = this.publishers.delete(id);
+    if (existed) this.persist();
+    return existed;
   }
 
   async ping(): Promise<void> {}
@@ -222,12 +306,12 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = Date.now();
-    for (const map of [this.otps, this.latest, this.cooldowns, this.sendCounts, this.failures, this.locks, this.jobs]) {
+    for (const map of [this.otps, this.latest, this.cooldowns, this.sendCounts, this.failures, this.locks, this.jobs, this.presence]) {
       (map as ExpiringMap<unknown>).sweep(now);
     }
   }
 
-  private loadApiKeys(file: string): void {
+  private load(file: string): void {
     let text: string;
     try {
       text = readFileSync(file, "utf8");
@@ -235,17 +319,20 @@ export class MemoryStore implements Store {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
       throw error;
     }
-    const saved = JSON.parse(text) as { apiKeys?: ApiKeyRecord[] };
+    const saved = JSON.parse(text) as { apiKeys?: ApiKeyRecord[]; devices?: DeviceRecord[]; publishers?: PublisherRecord[] };
     for (const record of saved.apiKeys ?? []) this.apiKeys.set(record.digest, record);
+    for (const record of saved.devices ?? []) this.devices.set(record.id, record);
+    for (const record of saved.publishers ?? []) this.publishers.set(record.id, record);
   }
 
-  /** Write to a temporary file and rename, so a crash never leaves half a file. */
-  private persistApiKeys(): void {
+  /** What must survive a restart (keys, devices, publishers), written to a temporary file and renamed, so a crash never leaves half a file. */
+  private persist(): void {
     const file = this.options.persistFile;
     if (!file) return;
     mkdirSync(path.dirname(file), { recursive: true });
     const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify({ apiKeys: [...this.apiKeys.values()] }, null, 2), { mode: 0o600 });
+    const state = { apiKeys: [...this.apiKeys.values()], devices: [...this.devices.values()], publishers: [...this.publishers.values()] };
+    writeFileSync(temporary, JSON.stringify(state, null, 2), { mode: 0o600 });
     renameSync(temporary, file);
   }
 }

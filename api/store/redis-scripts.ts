@@ -94,3 +94,16 @@ if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', tonumber(ARGV[1]) + 1, 'data', ARGV[2])
 return 1
 `;
+
+/**
+ * KEYS[1]: the device's sliding-window sorted set. ARGV: now, windowMs, max, member.
+ * Drops sends older than the window, then adds this one if there is room.
+ */
+export const RESERVE_DEVICE_SEND = `
+local now, window, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= max then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+`;

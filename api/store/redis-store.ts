@@ -6,8 +6,19 @@
 import { Redis } from "ioredis";
 import { isSettled, type Job } from "../delivery/job-state.js";
 import { secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
-import { ISSUE_OTP, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
-import type { ApiKeyRecord, IssueResult, Store, VerifyResult } from "./store.js";
+import { randomUUID } from "node:crypto";
+import { ISSUE_OTP, RESERVE_DEVICE_SEND, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
+import {
+  DEVICE_WINDOW_MS,
+  PRESENCE_TTL_MS,
+  type ApiKeyRecord,
+  type DevicePresence,
+  type DeviceRecord,
+  type IssueResult,
+  type PublisherRecord,
+  type Store,
+  type VerifyResult,
+} from "./store.js";
 
 type ScriptReply = [string, number, number?, number?, number?] | [string];
 
@@ -15,6 +26,7 @@ interface ScriptedRedis extends Redis {
   otpgateIssue(...args: (string | number)[]): Promise<ScriptReply>;
   otpgateVerify(...args: (string | number)[]): Promise<ScriptReply>;
   otpgateUpdateJob(key: string, version: string, data: string): Promise<number>;
+  otpgateReserveDeviceSend(key: string, now: number, windowMs: number, max: number, member: string): Promise<number>;
 }
 
 const MAX_CAS_RETRIES = 100;
@@ -36,6 +48,7 @@ export class RedisStore implements Store {
     redis.defineCommand("otpgateIssue", { numberOfKeys: 0, lua: ISSUE_OTP });
     redis.defineCommand("otpgateVerify", { numberOfKeys: 0, lua: VERIFY_OTP });
     redis.defineCommand("otpgateUpdateJob", { numberOfKeys: 1, lua: UPDATE_JOB });
+    redis.defineCommand("otpgateReserveDeviceSend", { numberOfKeys: 1, lua: RESERVE_DEVICE_SEND });
     // Errors reach callers through their commands; without a listener ioredis would also print each one.
     redis.on("error", () => {});
     this.redis = redis as ScriptedRedis;
@@ -171,6 +184,70 @@ export class RedisStore implements Store {
     const revoked = { ...record, revokedAt: record.revokedAt ?? at.toISOString() };
     await this.redis.set(this.key("apikey", digest), JSON.stringify(revoked));
     return revoked;
+  }
+
+  async saveDevice(record: DeviceRecord): Promise<void> {
+    await this.redis.hset(this.key("devices"), record.id, JSON.stringify(record));
+  }
+
+  async getDevice(id: string): Promise<DeviceRecord | null> {
+    const data = await this.redis.hget(this.key("devices"), id);
+    return data ? (JSON.parse(data) as DeviceRecord) : null;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return Object.values(await this.redis.hgetall(this.key("devices"))).map((data) => JSON.parse(data) as DeviceRecord);
+  }
+
+  async deleteDevice(id: string): Promise<boolean> {
+    const [[, removed]] = (await this.redis
+      .multi()
+      .hdel(this.key("devices"), id)
+      .del(this.key("presence", id), this.key("device-sends", id))
+      .exec()) as [[Error | null, number]];
+    return removed === 1;
+  }
+
+  async setPresence(deviceId: string, presence: DevicePresence): Promise<void> {
+    await this.redis.set(this.key("presence", deviceId), JSON.stringify(presence), "PX", PRESENCE_TTL_MS);
+  }
+
+  async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
+    if (deviceIds.length === 0) return [];
+    const values = await this.redis.mget(deviceIds.map((id) => this.key("presence", id)));
+    return values.map((value) => (value ? (JSON.parse(value) as DevicePresence) : null));
+  }
+
+  async reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean> {
+    const reply = await this.redis.otpgateReserveDeviceSend(this.key("device-sends", deviceId), now, DEVICE_WINDOW_MS, maxPerMinute, `${now}:${randomUUID()}`);
+    return reply === 1;
+  }
+
+  async deviceSendCounts(deviceIds: string[], now: number): Promise<number[]> {
+    if (deviceIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of deviceIds) pipeline.zcount(this.key("device-sends", id), now - DEVICE_WINDOW_MS + 1, "+inf");
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([, count]) => Number(count ?? 0));
+  }
+
+  async savePublisher(record: PublisherRecord): Promise<void> {
+    await this.redis.hset(this.key("publishers"), record.name, JSON.stringify(record));
+  }
+
+  async findPublisherByName(name: string): Promise<PublisherRecord | null> {
+    const data = await this.redis.hget(this.key("publishers"), name);
+    return data ? (JSON.parse(data) as PublisherRecord) : null;
+  }
+
+  async listPublishers(): Promise<PublisherRecord[]> {
+    return Object.values(await this.redis.hgetall(this.key("publishers"))).map((data) => JSON.parse(data) as PublisherRecord);
+  }
+
+  async deletePublisher(id: string): Promise<boolean> {
+    const publisher = (await this.listPublishers()).find((p) => p.id === id);
+    if (!publisher) return false;
+    return (await this.redis.hdel(this.key("publishers"), publisher.name)) === 1;
   }
 
   async ping(): Promise<void> {

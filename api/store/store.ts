@@ -7,6 +7,11 @@
 import type { Job } from "../delivery/job-state.js";
 import type { IssueRejection, OtpPolicy, OtpRecord, VerificationOutcome } from "../otp/rules.js";
 
+/** Sliding window for device send budgets, the way Android counts its own SMS limit. */
+export const DEVICE_WINDOW_MS = 60_000;
+/** Presence is refreshed by every status report; what a dead node left behind expires. */
+export const PRESENCE_TTL_MS = 24 * 3_600_000;
+
 export type ApiKeyScope = "admin" | "otp" | "messages" | "publisher";
 
 export interface ApiKeyRecord {
@@ -19,6 +24,40 @@ export interface ApiKeyRecord {
   revokedAt?: string;
   /** First characters of the key, to recognise it in a list. */
   prefix: string;
+}
+
+/** A phone registered as a sending device. Its MQTT password is the token; only the digest is kept. */
+export interface DeviceRecord {
+  id: string;
+  name: string;
+  tokenDigest: string;
+  maxPerMinute: number;
+  /** E.164 prefixes this device prefers (e.g. its SIM's country); empty = any number. */
+  prefixes: string[];
+  createdAt: string;
+}
+
+/** What the broker knows of a device right now; not persisted beyond its TTL. */
+export interface DevicePresence {
+  online: boolean;
+  /** The broker connection this state belongs to, so an old connection's close does not mark a new one offline. */
+  session?: string;
+  since: string;
+  battery?: number;
+  signal?: number;
+  sims?: unknown[];
+  app?: string;
+  /** When the phone last reported its status (`at` of sms/device). */
+  reportedAt?: string;
+}
+
+/** Another system allowed to publish to `sms/send` and `sms/out/+`. */
+export interface PublisherRecord {
+  id: string;
+  /** The MQTT username. */
+  name: string;
+  tokenDigest: string;
+  createdAt: string;
 }
 
 export type IssueResult = { ok: true } | ({ ok: false } & IssueRejection);
@@ -64,6 +103,28 @@ export interface Store {
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /** Returns the revoked record, or null if no key has that id. */
   revokeApiKey(id: string, at: Date): Promise<ApiKeyRecord | null>;
+
+  saveDevice(record: DeviceRecord): Promise<void>;
+  getDevice(id: string): Promise<DeviceRecord | null>;
+  listDevices(): Promise<DeviceRecord[]>;
+  deleteDevice(id: string): Promise<boolean>;
+
+  setPresence(deviceId: string, presence: DevicePresence): Promise<void>;
+  /** Presence of each id, or null when the broker never saw it (or forgot it). */
+  getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]>;
+
+  /**
+   * Counts one SMS against the device's per-minute budget if it has room;
+   * false when it is full. Atomic, so nodes sharing a phone never overrun it.
+   */
+  reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean>;
+  /** SMS counted in each device's current minute window. */
+  deviceSendCounts(deviceIds: string[], now: number): Promise<number[]>;
+
+  savePublisher(record: PublisherRecord): Promise<void>;
+  findPublisherByName(name: string): Promise<PublisherRecord | null>;
+  listPublishers(): Promise<PublisherRecord[]>;
+  deletePublisher(id: string): Promise<boolean>;
 
   /** Throws when the backing service cannot be reached. */
   ping(): Promise<void>;

@@ -264,6 +264,77 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("devices, presence and publishers", () => {
+      const device = (overrides = {}) => ({
+        id: `dev_${randomUUID().slice(0, 8)}`,
+        name: "drawer phone",
+        tokenDigest: "ab".repeat(32),
+        maxPerMinute: 20,
+        prefixes: ["+254"],
+        createdAt: new Date().toISOString(),
+        ...overrides,
+      });
+
+      it("saves, lists and deletes devices, and keeps them across a restart", async () => {
+        const a = device();
+        const b = device({ name: "second", prefixes: [] });
+        await store.saveDevice(a);
+        await store.saveDevice(b);
+        expect(await store.getDevice(a.id)).toEqual(a);
+        expect((await store.listDevices()).map((d) => d.id).sort()).toEqual([a.id, b.id].sort());
+        const restarted = await factory.restart(store);
+        opened.add(restarted);
+        expect(await restarted.getDevice(b.id)).toEqual(b);
+        expect(await store.deleteDevice(a.id)).toBe(true);
+        expect(await store.deleteDevice(a.id)).toBe(false);
+        expect(await store.getDevice(a.id)).toBeNull();
+      });
+
+      it("keeps presence per device and forgets it with the device", async () => {
+        const a = device();
+        await store.saveDevice(a);
+        expect(await store.getPresence([a.id, "dev_unknown"])).toEqual([null, null]);
+        const online = { online: true, session: "s1", since: new Date().toISOString(), battery: 80, sims: [{ slot: 0 }] };
+        await store.setPresence(a.id, online);
+        expect(await store.getPresence([a.id])).toEqual([online]);
+        await store.deleteDevice(a.id);
+        expect(await store.getPresence([a.id])).toEqual([null]);
+      });
+
+      it("holds each device to its per-minute budget over a sliding window", async () => {
+        const now = Date.now();
+        expect(await store.reserveDeviceSend("dev_rate", 2, now)).toBe(true);
+        expect(await store.reserveDeviceSend("dev_rate", 2, now + 10)).toBe(true);
+        expect(await store.reserveDeviceSend("dev_rate", 2, now + 20)).toBe(false);
+        expect(await store.deviceSendCounts(["dev_rate", "dev_other"], now + 20)).toEqual([2, 0]);
+        // The first send leaves the window a minute after it was made.
+        expect(await store.reserveDeviceSend("dev_rate", 2, now + 60_001)).toBe(true);
+        expect(await store.deviceSendCounts(["dev_rate"], now + 60_005)).toEqual([2]);
+        expect(await store.deviceSendCounts(["dev_rate"], now + 60_015)).toEqual([1]);
+      });
+
+      it("never lets racing reservations overrun the budget", async () => {
+        const now = Date.now();
+        const other = await factory.sibling(store);
+        opened.add(other);
+        const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? other : store).reserveDeviceSend("dev_race", 20, now)));
+        expect(results.filter(Boolean)).toHaveLength(20);
+      });
+
+      it("saves, finds and deletes publishers", async () => {
+        const publisher = { id: randomUUID(), name: "billing-system", tokenDigest: "cd".repeat(32), createdAt: new Date().toISOString() };
+        await store.savePublisher(publisher);
+        expect(await store.findPublisherByName("billing-system")).toEqual(publisher);
+        expect(await store.findPublisherByName("nobody")).toBeNull();
+        expect(await store.listPublishers()).toEqual([publisher]);
+        const restarted = await factory.restart(store);
+        opened.add(restarted);
+        expect(await restarted.findPublisherByName("billing-system")).toEqual(publisher);
+        expect(await store.deletePublisher(publisher.id)).toBe(true);
+        expect(await store.findPublisherByName("billing-system")).toBeNull();
+      });
+    });
+
     describe("API keys", () => {
       const key = (overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
         id: randomUUID(),
