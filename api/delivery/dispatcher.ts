@@ -14,8 +14,16 @@ import type { Job } from "./job-state.js";
 import { planRoutes, type RouteCapability } from "./route-plan.js";
 
 export interface DeliveryRoute extends RouteCapability {
+  /**
+   * Picks where on this route the job goes, e.g. `device:<id>`; the attempt is
+   * recorded under that name. Throws ProviderError when the route cannot take
+   * the job now (no phone online, every phone at its rate): the job moves on.
+   */
+  prepare?(job: Job): Promise<string>;
   /** Hands the message to the route once. Throws ProviderError (or anything, taken as transient). */
-  deliver(job: Job, text: string, signal: AbortSignal): Promise<SendReceipt>;
+  deliver(job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt>;
+  /** This route's own bound for one attempt, when the default does not fit (a phone's ack deadlines). */
+  attemptTimeoutMs?: number;
 }
 
 export interface DispatcherDeps {
@@ -113,17 +121,32 @@ export class Dispatcher {
         this.recordSettled(expired);
         return;
       }
-      const dispatched = await this.update(jobId, (job) => jobState.dispatch(job, route.name, this.now()));
+      let target: string = route.name;
+      if (route.prepare) {
+        try {
+          target = await route.prepare(initial);
+        } catch (error) {
+          const reason = describeFailure(error);
+          this.deps.metrics.sends.inc({ route: route.name, outcome: "skipped" });
+          logger.info({ jobId, route: route.name, reason }, "route cannot take the job now, trying the next one");
+          const skipped = await this.update(jobId, (job) => jobState.skipRoute(job, route.name, this.now(), reason));
+          if (!skipped || jobState.isSettled(skipped)) return;
+          continue;
+        }
+      }
+      const dispatched = await this.update(jobId, (job) => jobState.dispatch(job, target, this.now()));
       if (!dispatched || dispatched.state !== "dispatched") return;
 
-      const outcome = await this.attempt(route, dispatched, text);
+      const outcome = await this.attempt(route, target, dispatched, text);
       if (outcome.ok) {
-        const sent = await this.update(jobId, (job) => jobState.markSent(job, route.name, this.now(), outcome.receipt.providerMessageId));
+        const sent = await this.update(jobId, (job) => jobState.markSent(job, target, this.now(), outcome.receipt.providerMessageId));
         this.recordSettled(sent);
         return;
       }
-      logger.warn({ jobId, route: route.name, error: outcome.error }, "route failed, trying the next one");
-      await this.update(jobId, (job) => jobState.markAttemptFailed(job, route.name, this.now(), outcome.error));
+      logger.warn({ jobId, route: target, error: outcome.error }, "route failed, trying the next one");
+      const failed = await this.update(jobId, (job) => jobState.markAttemptFailed(job, target, this.now(), outcome.error));
+      // An ack may have settled the job meanwhile (a late `sent` racing the deadline).
+      if (failed && jobState.isSettled(failed)) return;
     }
     const failed = await this.update(jobId, (job) => jobState.exhaust(job, this.now()));
     this.recordSettled(failed);
@@ -131,20 +154,20 @@ export class Dispatcher {
 
   private async attempt(
     route: DeliveryRoute,
+    target: string,
     job: Job,
     text: string,
   ): Promise<{ ok: true; receipt: SendReceipt } | { ok: false; error: string }> {
     const started = performance.now();
+    const timeoutMs = route.attemptTimeoutMs ?? this.deps.attemptTimeoutMs;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.deps.attemptTimeoutMs);
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
       // The race makes the timeout hold even for a route that ignores its signal.
       const receipt = await Promise.race([
-        route.deliver(job, text, controller.signal),
+        route.deliver(job, text, controller.signal, target),
         new Promise<never>((_, reject) =>
-          controller.signal.addEventListener("abort", () =>
-            reject(new ProviderError(`no answer within ${this.deps.attemptTimeoutMs} ms`, "transient", "timeout")),
-          ),
+          controller.signal.addEventListener("abort", () => reject(new ProviderError(`no answer within ${timeoutMs} ms`, "transient", "timeout"))),
         ),
       ]);
       this.observe(route.name, "sent", started);
@@ -152,10 +175,10 @@ export class Dispatcher {
     } catch (error) {
       const code = error instanceof ProviderError ? error.code : "error";
       this.observe(route.name, code === "timeout" ? "timeout" : "failed", started);
-      const message = error instanceof Error ? error.message : String(error);
-      return { ok: false, error: `${code}: ${message}` };
+      return { ok: false, error: describeFailure(error) };
     } finally {
       clearTimeout(timer);
+      controller.abort();
     }
   }
 
@@ -167,4 +190,10 @@ export class Dispatcher {
   private recordSettled(job: Job | null): void {
     if (job && jobState.isSettled(job)) this.deps.metrics.jobsSettled.inc({ kind: job.kind, state: job.state });
   }
+}
+
+function describeFailure(error: unknown): string {
+  const code = error instanceof ProviderError ? error.code : "error";
+  const message = error instanceof Error ? error.message : String(error);
+  return `${code}: ${message}`;
 }

@@ -16,6 +16,10 @@ export interface Attempt {
   at: string;
   error?: string;
   providerMessageId?: string;
+  /** A phone said it had the job (its `received` ack). */
+  receivedAt?: string;
+  /** An ack that came after the gateway had given up on this attempt: recorded, never acted on. */
+  late?: { status: string; at: string; error?: string };
 }
 
 export interface Job {
@@ -64,6 +68,13 @@ function withAttempt(job: Job, route: Route, at: Date, patch: Partial<Attempt> &
   return { ...job, attempts, updatedAt: at.toISOString() };
 }
 
+/** A route that could not take the job at all (no phone online, all at their rate): noted, and the job moves on. */
+export function skipRoute(job: Job, route: Route, at: Date, error: string): Job {
+  if (isSettled(job)) throw new InvalidTransition(`job ${job.id} is already ${job.state}`);
+  const attempt: Attempt = { route, state: "failed", at: at.toISOString(), error };
+  return { ...job, attempts: [...job.attempts, attempt], updatedAt: at.toISOString() };
+}
+
 /** Start an attempt on a route. Only from `queued` or after a failed attempt. */
 export function dispatch(job: Job, route: Route, at: Date): Job {
   if (job.state !== "queued" && job.state !== "dispatched") {
@@ -79,6 +90,22 @@ export function markSent(job: Job, route: Route, at: Date, providerMessageId?: s
   if (job.state !== "dispatched") throw new InvalidTransition(`cannot mark job ${job.id} sent from ${job.state}`);
   const next = withAttempt(job, route, at, { state: "sent", ...(providerMessageId ? { providerMessageId } : {}) });
   return { ...next, state: "sent" };
+}
+
+/** The phone has the job. Informational: the attempt stays dispatched until it is sent or fails. */
+export function markReceived(job: Job, route: Route, at: Date): Job {
+  const attempt = job.attempts.findLast((a) => a.route === route);
+  if (!attempt || attempt.state !== "dispatched" || attempt.receivedAt) throw new InvalidTransition(`nothing to receive on ${route}`);
+  return { ...job, attempts: job.attempts.map((a) => (a === attempt ? { ...a, receivedAt: at.toISOString() } : a)), updatedAt: at.toISOString() };
+}
+
+/** An ack for an attempt the gateway already gave up on. Kept for the record; first one wins. */
+export function recordLateAck(job: Job, route: Route, late: { status: string; at: string; error?: string }): Job {
+  const attempt = job.attempts.findLast((a) => a.route === route);
+  if (!attempt || (attempt.state !== "failed" && attempt.state !== "cancelled") || attempt.late?.status === late.status) {
+    throw new InvalidTransition(`no late ack to record on ${route}`);
+  }
+  return { ...job, attempts: job.attempts.map((a) => (a === attempt ? { ...a, late } : a)) };
 }
 
 export function markDelivered(job: Job, route: Route, at: Date): Job {

@@ -20,7 +20,7 @@ export interface BreakerOptions {
 
 export function withBreaker(route: DeliveryRoute, options: BreakerOptions): DeliveryRoute {
   const breaker = new CircuitBreaker(
-    (job: Job, text: string, signal: AbortSignal): Promise<SendReceipt> => route.deliver(job, text, signal),
+    (job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt> => route.deliver(job, text, signal, target),
     {
       // The dispatcher owns the per-attempt timeout.
       timeout: false,
@@ -36,9 +36,9 @@ export function withBreaker(route: DeliveryRoute, options: BreakerOptions): Deli
   breaker.on("close", () => options.logger.info({ route: route.name }, "circuit closed: route is back"));
   return {
     ...route,
-    async deliver(job, text, signal) {
+    async deliver(job, text, signal, target) {
       try {
-        return await breaker.fire(job, text, signal);
+        return await breaker.fire(job, text, signal, target);
       } catch (error) {
         if ((error as { code?: string }).code === "EOPENBREAKER") {
           throw new ProviderError(`${route.name} is failing; skipped while its circuit is open`, "transient", "circuit_open");

@@ -149,3 +149,69 @@ export const apiKeyView = z.object({
 export const createdKey = apiKeyView.extend({ key: z.string().meta({ description: "Shown once; only its digest is kept" }) });
 
 export const apiKeyList = z.object({ keys: z.array(apiKeyView) });
+
+const presence = z
+  .object({
+    online: z.boolean(),
+    since: z.string(),
+    seenAt: z.string().optional(),
+    battery: z.number().optional(),
+    signal: z.number().optional(),
+    sims: z.array(z.unknown()).optional(),
+    app: z.string().optional(),
+    reportedAt: z.string().optional(),
+  })
+  .nullable();
+
+export const createDeviceBody = z.strictObject({
+  name: z.string().min(1).max(100),
+  maxPerMinute: z.number().int().min(1).max(60).optional().meta({ description: "SMS per minute this phone may send (default 20; Android allows about 30)" }),
+  prefixes: z
+    .array(z.string().regex(/^\+\d{1,6}$/, "must be a + followed by 1 to 6 digits"))
+    .max(20)
+    .optional()
+    .meta({ description: "Numbers this phone takes, e.g. [\"+254\"]; empty = any" }),
+});
+
+export const deviceView = z.object({
+  id: z.string(),
+  name: z.string(),
+  maxPerMinute: z.number(),
+  prefixes: z.array(z.string()),
+  createdAt: z.string(),
+  online: z.boolean(),
+  sentLastMinute: z.number(),
+  presence,
+});
+
+export const provisionedDevice = z.object({
+  id: z.string(),
+  name: z.string(),
+  maxPerMinute: z.number(),
+  prefixes: z.array(z.string()),
+  createdAt: z.string(),
+  token: z.string().meta({ description: "Shown once; only its digest is kept" }),
+  mqtt: z.object({ url: z.string(), username: z.string(), password: z.string(), clientId: z.string() }),
+  caFingerprint: z.string(),
+  provisioning: z.string().meta({ description: "otpgate://provision?… URI; also as a QR code at /v1/devices/:id/qr" }),
+});
+
+export const deviceList = z.object({ devices: z.array(deviceView) });
+
+export const qrQuery = z.object({
+  token: z.string().min(1).max(200),
+  format: z.enum(["png", "svg"]).optional(),
+});
+
+export const createPublisherBody = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{1,63}$/, "lower-case letters, digits, . _ -; 2 to 64 characters")
+    .refine((name) => !name.startsWith("dev_"), "dev_ is reserved for devices"),
+});
+
+export const publisherView = z.object({ id: z.string(), name: z.string(), createdAt: z.string() });
+export const createdPublisher = publisherView.extend({
+  mqtt: z.object({ username: z.string(), password: z.string() }).meta({ description: "password shown once" }),
+});
+export const publisherList = z.object({ publishers: z.array(publisherView) });

@@ -43,6 +43,8 @@ export interface DevicePresence {
   /** The broker connection this state belongs to, so an old connection's close does not mark a new one offline. */
   session?: string;
   since: string;
+  /** Last time a node confirmed the connection is still there. */
+  seenAt?: string;
   battery?: number;
   signal?: number;
   sims?: unknown[];

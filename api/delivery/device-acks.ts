@@ -1,0 +1,52 @@
+/**
+ * What a phone's ack does to its job. Run once per ack, on the node the phone
+ * is connected to; every change is a compare-and-set, so a repeated ack (QoS 1
+ * redelivers) changes nothing, and an ack for an attempt the gateway already
+ * gave up on is recorded as late and never acted on.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { AckPayload } from "../../broker/payloads.js";
+import type { Store } from "../store/store.js";
+import * as jobState from "./job-state.js";
+import type { Job } from "./job-state.js";
+
+export function applyAck(job: Job, deviceId: string, ack: AckPayload, now: Date): Job {
+  const route = `device:${deviceId}`;
+  const attempt = job.attempts.findLast((a) => a.route === route);
+  if (!attempt) throw new jobState.InvalidTransition(`job ${job.id} was never sent to ${route}`);
+  if (attempt.state === "failed" || attempt.state === "cancelled") {
+    return jobState.recordLateAck(job, route, { status: ack.status, at: ack.at, ...(ack.error ? { error: ack.error } : {}) });
+  }
+  switch (ack.status) {
+    case "received":
+      return jobState.markReceived(job, route, now);
+    case "sent":
+      return jobState.markSent(job, route, now);
+    case "delivered":
+      return jobState.markDelivered(job, route, now);
+    case "failed":
+      return jobState.markAttemptFailed(job, route, now, `device:${ack.error ?? "failed"}: the phone could not send it`);
+  }
+}
+
+export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogger; onSettled?: (job: Job) => void }) {
+  return async function recordAck(deviceId: string, ack: AckPayload): Promise<void> {
+    let known = true;
+    const before = await deps.store.getJob(ack.id);
+    if (!before) {
+      deps.logger.warn({ device: deviceId, jobId: ack.id, status: ack.status }, "ack for an unknown job ignored");
+      return;
+    }
+    const after = await deps.store.updateJob(ack.id, (job) => {
+      try {
+        return applyAck(job, deviceId, ack, new Date());
+      } catch (error) {
+        if (!(error instanceof jobState.InvalidTransition)) throw error;
+        known = job.attempts.some((a) => a.route === `device:${deviceId}`);
+        return null;
+      }
+    });
+    if (!known) deps.logger.warn({ device: deviceId, jobId: ack.id }, "ack from a phone the job was never sent to ignored");
+    if (after && after.state !== before.state && jobState.isSettled(after)) deps.onSettled?.(after);
+  };
+}

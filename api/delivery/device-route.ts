@@ -1,0 +1,128 @@
+/**
+ * The `device` route: a job goes to one of the gateway's own phones over MQTT.
+ * `prepare` picks the phone (online, under its per-minute budget, least busy,
+ * preferring phones whose prefixes match the number); `deliver` publishes the
+ * job and waits for two deadlines: the transport ack (the phone's PUBACK)
+ * and its `sent` ack. A miss, a `failed` ack or an abort takes the job back
+ * from the phone (a `cancel`, and no broker forwards it any more) so the
+ * dispatcher can move on without the phone sending it too.
+ */
+import type { AckPayload } from "../../broker/payloads.js";
+import { ProviderError, type SendReceipt } from "../providers/provider.js";
+import type { DevicePresence, DeviceRecord, Store } from "../store/store.js";
+import type { DeliveryRoute } from "./dispatcher.js";
+import type { Job } from "./job-state.js";
+
+/** What the route needs of the broker (implemented by broker/mqtt-broker.ts). */
+export interface DeviceChannel {
+  publishJob(deviceId: string, job: { id: string; to: string; body: string; expiresAt: string }): Promise<void>;
+  cancelJob(deviceId: string, jobId: string, keepUntil: number): Promise<void>;
+  on(event: "clusterAck", listener: (deviceId: string, ack: AckPayload) => void): unknown;
+  on(event: "transportAck", listener: (deviceId: string, jobId: string) => void): unknown;
+}
+
+export interface DeviceRouteOptions {
+  store: Store;
+  channel: DeviceChannel;
+  /** The phone must PUBACK the job within this (catches half-open connections fast). */
+  transportAckTimeoutMs: number;
+  /** ...and report `sent` within this after publishing. */
+  sentTimeoutMs: number;
+  /** A presence not refreshed for this long is treated as offline (a node died holding the phone). */
+  presenceStaleMs: number;
+  now?: () => number;
+}
+
+export function isOnline(presence: DevicePresence | null, now: number, staleMs: number): boolean {
+  return Boolean(presence?.online && now - Date.parse(presence.seenAt ?? presence.since) < staleMs);
+}
+
+export function prefixMatches(device: DeviceRecord, to: string): boolean {
+  return device.prefixes.some((prefix) => to.startsWith(prefix));
+}
+
+interface Waiter {
+  deviceId: string;
+  onTransportAck(): void;
+  onAck(ack: AckPayload): void;
+}
+
+export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
+  const now = options.now ?? Date.now;
+  const waiters = new Map<string, Waiter>();
+  options.channel.on("transportAck", (deviceId, jobId) => {
+    const waiter = waiters.get(jobId);
+    if (waiter?.deviceId === deviceId) waiter.onTransportAck();
+  });
+  options.channel.on("clusterAck", (deviceId, ack) => {
+    const waiter = waiters.get(ack.id);
+    if (waiter?.deviceId === deviceId) waiter.onAck(ack);
+  });
+
+  return {
+    name: "device",
+    channel: "sms",
+    attemptTimeoutMs: options.transportAckTimeoutMs + options.sentTimeoutMs + 1_000,
+
+    async prepare(job) {
+      const to = job.to!;
+      const { store } = options;
+      const devices = await store.listDevices();
+      const presence = await store.getPresence(devices.map((d) => d.id));
+      const at = now();
+      const online = devices.filter((_, i) => isOnline(presence[i] ?? null, at, options.presenceStaleMs));
+      if (online.length === 0) throw new ProviderError("no phone is online", "transient", "device:offline");
+      // Phones without prefixes take any number; phones with prefixes only theirs.
+      const eligible = online.filter((d) => d.prefixes.length === 0 || prefixMatches(d, to));
+      if (eligible.length === 0) throw new ProviderError(`no online phone serves ${to.slice(0, 4)}…`, "transient", "device:no_match");
+      const counts = await store.deviceSendCounts(eligible.map((d) => d.id), at);
+      const ranked = eligible
+        .map((device, i) => ({ device, load: counts[i] ?? 0, match: prefixMatches(device, to) ? 0 : 1, tie: Math.random() }))
+        .sort((a, b) => a.match - b.match || a.load - b.load || a.tie - b.tie);
+      for (const { device } of ranked) {
+        if (await store.reserveDeviceSend(device.id, device.maxPerMinute, at)) return `device:${device.id}`;
+      }
+      throw new ProviderError("every online phone is at its per-minute limit", "transient", "device:rate");
+    },
+
+    deliver(job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt> {
+      const deviceId = target.slice("device:".length);
+      return new Promise<SendReceipt>((resolve, reject) => {
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        const finish = (error?: ProviderError) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          waiters.delete(job.id);
+          signal.removeEventListener("abort", onAbort);
+          if (!error) return resolve({ providerStatus: "sent" });
+          // Take the job back before the dispatcher moves on, so the phone does not send it as well.
+          options.channel.cancelJob(deviceId, job.id, Date.parse(job.expiresAt)).catch(() => {});
+          reject(error);
+        };
+        const onAbort = () => finish(new ProviderError("attempt abandoned", "transient", "timeout"));
+        const deadline = (ms: number, code: string, what: string) => {
+          clearTimeout(timer);
+          timer = setTimeout(() => finish(new ProviderError(`${what} within ${ms} ms`, "transient", code)), ms);
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener("abort", onAbort);
+
+        waiters.set(job.id, {
+          deviceId,
+          onTransportAck: () => deadline(options.sentTimeoutMs, "device:no_sent_ack", "the phone did not report the SMS sent"),
+          onAck: (ack) => {
+            if (ack.status === "sent" || ack.status === "delivered") finish();
+            else if (ack.status === "failed") finish(new ProviderError(`the phone could not send it (${ack.error ?? "no reason"})`, "transient", `device:${ack.error ?? "failed"}`));
+            else if (ack.status === "received") deadline(options.sentTimeoutMs, "device:no_sent_ack", "the phone did not report the SMS sent");
+          },
+        });
+        deadline(options.transportAckTimeoutMs, "device:no_transport_ack", "the phone did not acknowledge the job");
+        options.channel
+          .publishJob(deviceId, { id: job.id, to: job.to!, body: text, expiresAt: job.expiresAt })
+          .catch((error: unknown) => finish(new ProviderError(`publish failed: ${(error as Error).message}`, "transient", "device:publish")));
+      });
+    },
+  };
+}

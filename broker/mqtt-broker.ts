@@ -1,0 +1,376 @@
+/**
+ * The embedded MQTT broker: Aedes with otpgate's authentication, ACL and
+ * payload checks, listening on TLS (phones), plain TCP on loopback and
+ * WebSocket at /mqtt. It turns MQTT traffic into typed events for the
+ * gateway (acks, device status, publisher jobs) and carries the gateway's
+ * jobs and cancels to phones. With Redis, every node's broker shares one
+ * emitter and one persistence, so any node can reach any phone.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import { createServer as createTcpServer, type AddressInfo, type Server as NetServer } from "node:net";
+import type { Duplex } from "node:stream";
+import { createServer as createTlsServer } from "node:tls";
+import { Aedes, type AedesPublishPacket, type Client } from "aedes";
+import type { FastifyBaseLogger } from "fastify";
+import { WebSocketServer, createWebSocketStream } from "ws";
+import { canPublish, canSubscribe, type MqttPrincipal } from "./acl.js";
+import {
+  MAX_PAYLOAD_BYTES,
+  ackPayload,
+  deviceStatusPayload,
+  jobPayload,
+  parsePayload,
+  sendPayload,
+  type AckPayload,
+  type DeviceStatusPayload,
+  type JobPayload,
+} from "./payloads.js";
+import { parseTopic, topicFor } from "./topics.js";
+
+/** Checks MQTT credentials; returns who the client is, or why it is refused. */
+export type MqttAuthenticator = (
+  clientId: string,
+  username: string | undefined,
+  password: Buffer | undefined,
+) => Promise<{ ok: true; principal: MqttPrincipal } | { ok: false; reason: string; badCredentials: boolean }>;
+
+/** Messages between the brokers of a cluster (and, in one process, to itself). */
+type Signal =
+  | { type: "transport"; deviceId: string; jobId: string }
+  | { type: "ack"; deviceId: string; ack: AckPayload }
+  | { type: "revoke"; jobId: string; until: number }
+  | { type: "disconnect"; clientId: string; reason: string };
+
+const SIGNAL_TOPIC = "$otpgate/signal";
+
+export interface BrokerEvents {
+  /** A phone's ack, emitted on the node the phone is connected to (once per cluster). */
+  ack: [deviceId: string, ack: AckPayload];
+  /** Any node: an ack or a transport ack seen anywhere in the cluster, for whoever waits on the job. */
+  clusterAck: [deviceId: string, ack: AckPayload];
+  transportAck: [deviceId: string, jobId: string];
+  deviceStatus: [deviceId: string, status: DeviceStatusPayload, session: string];
+  deviceConnected: [deviceId: string, session: string];
+  deviceDisconnected: [deviceId: string, session: string];
+  publisherSend: [publisher: string, payload: unknown];
+  publisherJob: [publisher: string, deviceId: string, job: JobPayload];
+  refused: [what: string, reason: string];
+}
+
+export interface BrokerOptions {
+  authenticate: MqttAuthenticator;
+  logger: FastifyBaseLogger;
+  /** Shared emitter and persistence for a cluster; omit for one process. */
+  redisUrl?: string;
+  /** Phones must keep alive at most this often (DESIGN: ≤ 60 s). */
+  maxKeepaliveSeconds?: number;
+}
+
+export interface ListenOptions {
+  port: number;
+  host: string;
+}
+
+export class MqttBroker extends EventEmitter<BrokerEvents> {
+  private readonly principals = new WeakMap<Client, MqttPrincipal>();
+  private readonly sessions = new WeakMap<Client, string>();
+  /** Jobs the gateway has taken back: never forward them, even from an offline queue. */
+  private readonly revoked = new Map<string, number>();
+  private readonly servers: NetServer[] = [];
+  private webSockets?: WebSocketServer;
+  private readonly sweeper: NodeJS.Timeout;
+  private closeBackends: () => Promise<void> = async () => {};
+
+  private constructor(
+    readonly aedes: Aedes,
+    private readonly options: BrokerOptions,
+  ) {
+    super();
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [jobId, until] of this.revoked) if (until < now) this.revoked.delete(jobId);
+    }, 60_000);
+    this.sweeper.unref();
+  }
+
+  static async create(options: BrokerOptions): Promise<MqttBroker> {
+    const backends = options.redisUrl ? await redisBackends(options.redisUrl) : undefined;
+    const aedes = await Aedes.createBroker({
+      ...(backends ? { mq: backends.mq, persistence: backends.persistence } : {}),
+      id: `otpgate-${randomUUID().slice(0, 8)}`,
+      keepaliveLimit: options.maxKeepaliveSeconds ?? 60,
+      connectTimeout: 10_000,
+    });
+    const broker = new MqttBroker(aedes, options);
+    if (backends) broker.closeBackends = backends.close;
+    broker.install();
+    await new Promise<void>((resolve) => aedes.subscribe(SIGNAL_TOPIC, (packet, done) => (broker.onSignal(packet), done()), resolve));
+    return broker;
+  }
+
+  private clients(): Record<string, Client> {
+    return (this.aedes as unknown as { clients: Record<string, Client> }).clients;
+  }
+
+  get connectedClients(): number {
+    return this.aedes.connectedClients;
+  }
+
+  private refuse(what: string, reason: string, client?: Client | null): void {
+    this.options.logger.warn({ client: client?.id, reason }, `mqtt: refused ${what}`);
+    this.emit("refused", what, reason);
+  }
+
+  private install(): void {
+    const { aedes } = this;
+
+    aedes.authenticate = (client, username, password, done) => {
+      this.options.authenticate(client.id, username, password).then(
+        (result) => {
+          if (result.ok) {
+            this.principals.set(client, result.principal);
+            this.sessions.set(client, `${aedes.id}:${randomUUID()}`);
+            return done(null, true);
+          }
+          this.refuse("connection", `${result.reason} (client ${client.id}, user ${username ?? "none"})`, client);
+          const error = Object.assign(new Error(result.reason), { returnCode: result.badCredentials ? 4 : 5 });
+          done(error as Parameters<typeof done>[0], false);
+        },
+        (error: unknown) => {
+          this.options.logger.error({ err: error }, "mqtt: authentication failed");
+          done(Object.assign(new Error("server unavailable"), { returnCode: 3 }) as Parameters<typeof done>[0], false);
+        },
+      );
+    };
+
+    aedes.authorizePublish = (client, packet, done) => {
+      // No client: the broker publishing a will on its own; it was authorised when it was set.
+      if (!client) return done(null);
+      const principal = this.principals.get(client);
+      if (!principal) return done(new Error("not authenticated"));
+      const decision = canPublish(principal, packet.topic);
+      if (!decision.allowed) {
+        this.refuse(`publish to ${packet.topic}`, decision.reason, client);
+        return done(new Error(decision.reason));
+      }
+      const size = packet.payload?.length ?? 0;
+      if (size > MAX_PAYLOAD_BYTES) {
+        this.refuse(`publish to ${packet.topic}`, `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`, client);
+        return done(new Error("payload too large"));
+      }
+      done(null);
+    };
+
+    aedes.authorizeSubscribe = (client, subscription, done) => {
+      const principal = this.principals.get(client);
+      const decision: ReturnType<typeof canSubscribe> = principal
+        ? canSubscribe(principal, subscription.topic)
+        : { allowed: false, reason: "not authenticated" };
+      if (decision.allowed) return done(null, subscription);
+      this.refuse(`subscription to ${subscription.topic}`, decision.reason, client);
+      // A null subscription is refused in the SUBACK (0x80) without dropping the connection.
+      done(null, null);
+    };
+
+    aedes.authorizeForward = (client, packet) => {
+      const topic = parseTopic(packet.topic);
+      if (topic?.kind !== "out") return packet;
+      const job = parsePayload(jobPayload, packet.payload as Buffer);
+      if (job.ok && this.revoked.has(job.value.id)) {
+        this.options.logger.info({ device: client.id, jobId: job.value.id }, "mqtt: dropped a job taken back from this phone");
+        return null;
+      }
+      return packet;
+    };
+
+    aedes.on("clientReady", (client) => {
+      const principal = this.principals.get(client);
+      if (principal?.kind === "device") this.emit("deviceConnected", principal.deviceId, this.sessions.get(client)!);
+    });
+    aedes.on("clientDisconnect", (client) => {
+      const principal = this.principals.get(client);
+      if (principal?.kind === "device") this.emit("deviceDisconnected", principal.deviceId, this.sessions.get(client)!);
+    });
+    aedes.on("keepaliveTimeout", (client) => this.options.logger.info({ client: client.id }, "mqtt: keepalive missed, closing"));
+    aedes.on("clientError", (client, error) => this.options.logger.info({ client: client.id, err: error.message }, "mqtt: client error"));
+
+    // Transport ack: the phone's PUBACK for a job. Only this node sees it, so tell the cluster.
+    aedes.on("ack", (packet, client) => {
+      if (!("topic" in packet) || !packet.topic) return;
+      const topic = parseTopic(packet.topic);
+      if (topic?.kind !== "out" || !packet.payload) return;
+      const job = parsePayload(jobPayload, packet.payload as Buffer);
+      if (job.ok) this.signal({ type: "transport", deviceId: client.id, jobId: job.value.id });
+    });
+
+    aedes.on("publish", (packet, client) => this.onPublish(packet, client));
+  }
+
+  private onPublish(packet: AedesPublishPacket, client: Client | null): void {
+    if (!client) return;
+    const principal = this.principals.get(client);
+    const topic = parseTopic(packet.topic);
+    if (!principal || !topic) return;
+    const payload = packet.payload as Buffer;
+    const log = this.options.logger;
+
+    if (principal.kind === "device" && topic.kind === "ack") {
+      const ack = parsePayload(ackPayload, payload);
+      if (!ack.ok) return this.refuse(`ack from ${principal.deviceId}`, ack.error, client);
+      this.emit("ack", principal.deviceId, ack.value);
+      this.signal({ type: "ack", deviceId: principal.deviceId, ack: ack.value });
+    } else if (principal.kind === "device" && topic.kind === "device") {
+      const status = parsePayload(deviceStatusPayload, payload);
+      if (!status.ok) return this.refuse(`status from ${principal.deviceId}`, status.error, client);
+      this.emit("deviceStatus", principal.deviceId, status.value, this.sessions.get(client)!);
+    } else if (principal.kind === "publisher" && topic.kind === "send") {
+      const send = parsePayload(sendPayload, payload);
+      if (!send.ok) return this.refuse(`sms/send from ${principal.name}`, send.error, client);
+      this.emit("publisherSend", principal.name, send.value);
+    } else if (principal.kind === "publisher" && topic.kind === "out") {
+      const job = parsePayload(jobPayload, payload);
+      if (!job.ok) {
+        // Already on its way to the phone, which refuses it by the same rules; nothing to track.
+        log.warn({ publisher: principal.name, device: topic.deviceId, reason: job.error }, "mqtt: untracked job with an invalid payload");
+        return;
+      }
+      this.emit("publisherJob", principal.name, topic.deviceId, job.value);
+    }
+  }
+
+  private signal(message: Signal): void {
+    this.aedes.publish({ topic: SIGNAL_TOPIC, payload: Buffer.from(JSON.stringify(message)), qos: 0, retain: false, cmd: "publish", dup: false }, () => {});
+  }
+
+  private onSignal(packet: AedesPublishPacket): void {
+    let message: Signal;
+    try {
+      message = JSON.parse(String(packet.payload)) as Signal;
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case "transport":
+        this.emit("transportAck", message.deviceId, message.jobId);
+        break;
+      case "ack":
+        this.emit("clusterAck", message.deviceId, message.ack);
+        break;
+      case "revoke":
+        this.revoked.set(message.jobId, message.until);
+        break;
+      case "disconnect": {
+        // `publisher:<name>` means every connection of that publisher, whatever its client id.
+        const publisher = message.clientId.startsWith("publisher:") ? message.clientId.slice("publisher:".length) : undefined;
+        for (const client of Object.values(this.clients())) {
+          const principal = this.principals.get(client);
+          const matches = publisher ? principal?.kind === "publisher" && principal.name === publisher : client.id === message.clientId;
+          if (!matches) continue;
+          this.options.logger.info({ client: client.id, reason: message.reason }, "mqtt: disconnecting client");
+          client.close();
+        }
+        break;
+      }
+    }
+  }
+
+  /** Sends a job to a phone at QoS 1; queued by the broker if the phone's session is offline. */
+  async publishJob(deviceId: string, job: JobPayload): Promise<void> {
+    await this.publish(topicFor.out(deviceId), job);
+  }
+
+  /** Takes a job back: a cancel for the phone, and no broker anywhere forwards the job from now on. */
+  async cancelJob(deviceId: string, jobId: string, keepUntil: number): Promise<void> {
+    this.signal({ type: "revoke", jobId, until: keepUntil });
+    await this.publish(topicFor.out(deviceId), { id: jobId, cancel: true });
+  }
+
+  /** Closes the client's connection on whichever node holds it. */
+  disconnect(clientId: string, reason: string): void {
+    this.signal({ type: "disconnect", clientId, reason });
+  }
+
+  private publish(topic: string, payload: object): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.aedes.publish(
+        { topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain: false, cmd: "publish", dup: false },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+  }
+
+  private async listenOn(server: NetServer, options: ListenOptions): Promise<AddressInfo> {
+    this.servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  /** MQTT over TLS for phones. `cert` is the full chain (server certificate, then the CA), so phones can pin the CA. */
+  listenTls(options: ListenOptions & { cert: string; key: string }): Promise<AddressInfo> {
+    const server = createTlsServer({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" }, (socket) => this.aedes.handle(socket));
+    return this.listenOn(server, options);
+  }
+
+  /** Plain MQTT, meant for loopback (local publishers, tests). */
+  listenTcp(options: ListenOptions): Promise<AddressInfo> {
+    return this.listenOn(
+      createTcpServer((socket) => this.aedes.handle(socket)),
+      options,
+    );
+  }
+
+  /** MQTT over WebSocket on the HTTP server, at `path`. */
+  attachWebSocket(http: HttpServer, path = "/mqtt"): void {
+    const wss = new WebSocketServer({ noServer: true });
+    this.webSockets = wss;
+    http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (new URL(request.url ?? "/", "http://localhost").pathname !== path) return;
+      wss.handleUpgrade(request, socket, head, (ws) => this.aedes.handle(createWebSocketStream(ws), request));
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const client of Object.values(this.clients())) client.conn.destroy();
+    this.webSockets?.close();
+    await Promise.all(this.servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await this.closeBackends();
+  }
+}
+
+/** Redis-backed emitter and persistence, so every node's broker sees one cluster of clients. */
+async function redisBackends(url: string) {
+  const { default: createEmitter } = await import("mqemitter-redis");
+  const { default: createPersistence } = await import("aedes-persistence-redis");
+  const mq = createEmitter({ connectionString: url });
+  const persistence = createPersistence({ ...redisOptions(url) });
+  return {
+    mq,
+    persistence,
+    close: async () => {
+      await new Promise<void>((resolve) => mq.close(() => resolve()));
+      await new Promise<void>((resolve) => (persistence as { destroy(cb: () => void): void }).destroy(() => resolve()));
+    },
+  };
+}
+
+function redisOptions(url: string): { host: string; port: number; password?: string; username?: string; db?: number; tls?: object } {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname,
+    port: Number(parsed.port || 6379),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.pathname.length > 1 ? { db: Number(parsed.pathname.slice(1)) } : {}),
+    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+}
