@@ -1,18 +1,30 @@
 /**
- * Wires one otpgate node from a validated Config: store, providers,
+ * Wires one otpgate node from a validated Config: store, broker, providers,
  * dispatcher, services and the HTTP server. No globals: tests build as many
  * gateways as they like, each with its own ports and data.
  */
 import type { FastifyInstance } from "fastify";
 import { createRequire } from "node:module";
+import { hostname } from "node:os";
 import path from "node:path";
 import { pino, type Logger } from "pino";
+import { Gauge } from "prom-client";
+import { MqttBroker } from "../broker/mqtt-broker.js";
+import { ensureDevCertificates } from "../broker/tls/dev-certificates.js";
+import { loadTlsMaterial, type TlsMaterial } from "../broker/tls/tls-material.js";
+import { CallbackNotifier } from "./callbacks/callback-notifier.js";
 import type { Config } from "./config/config.js";
 import { loadSecrets } from "./config/secrets.js";
 import { emailRoute, smsRoute } from "./delivery/cloud-routes.js";
+import { createAckRecorder } from "./delivery/device-acks.js";
+import { deviceRoute } from "./delivery/device-route.js";
 import { Dispatcher, type DeliveryRoute } from "./delivery/dispatcher.js";
+import type { Job } from "./delivery/job-state.js";
 import { MessageService } from "./delivery/message-service.js";
+import { connectMqttIntake } from "./delivery/mqtt-intake.js";
 import { withBreaker } from "./delivery/route-breaker.js";
+import { DeviceService } from "./devices/device-service.js";
+import { PresenceTracker } from "./devices/presence-tracker.js";
 import { buildHttpServer } from "./http/server.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { OtpService } from "./otp/otp-service.js";
@@ -31,17 +43,33 @@ const { version } = createRequire(import.meta.url)("../package.json") as { versi
 const MESSAGE_TTL_SECONDS = 3600;
 /** How often each node looks for jobs a crashed node left unsettled. */
 const REAP_INTERVAL_MS = 30_000;
+/** Each node confirms the phones it holds this often; a presence older than three rounds is stale. */
+const PRESENCE_REFRESH_MS = 30_000;
+
+export interface ListeningAddresses {
+  http: string;
+  mqtts?: number;
+  mqtt?: number;
+  publicMqttUrl: string;
+}
 
 export interface Gateway {
   http: FastifyInstance;
   store: Store;
+  broker: MqttBroker;
   dispatcher: Dispatcher;
+  devices: DeviceService;
+  presence: PresenceTracker;
+  callbacks: CallbackNotifier;
   metrics: Metrics;
   logger: Logger;
+  tls: TlsMaterial;
   /** Set only on the first start of a DATA_DIR without ADMIN_API_KEY. */
   generatedAdminKey?: string;
   /** Configured routes, in failover order. */
   routes: string[];
+  /** Starts every enabled listener; `ephemeral` puts each on a free port (tests). */
+  listen(options?: { ephemeral?: boolean }): Promise<ListeningAddresses>;
   close(): Promise<void>;
 }
 
@@ -54,17 +82,94 @@ export interface GatewayOptions {
 }
 
 export function createLogger(level: string): Logger {
-  return pino({ level, redact: ["req.headers.authorization", 'req.headers["x-api-key"]'] });
+  return pino({
+    level,
+    redact: ["req.headers.authorization", 'req.headers["x-api-key"]'],
+    serializers: {
+      // Query strings may carry a device token (the QR route); log the path only.
+      req: (request: { method?: string; url?: string; ip?: string }) => ({
+        method: request.method,
+        url: request.url?.split("?")[0],
+        remoteAddress: request.ip,
+      }),
+    },
+  });
+}
+
+/** Redis must answer at start: without it nothing works, and the broker would wait for it silently. */
+async function reachable(store: RedisStore, url: string): Promise<void> {
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer within 10 s")), 10_000).unref());
+  try {
+    await Promise.race([store.ping(), timeout]);
+  } catch (error) {
+    await store.close();
+    const where = new URL(url);
+    throw new Error(`REDIS_URL: cannot reach Redis at ${where.hostname}:${where.port || 6379} (${(error as Error).message})`);
+  }
+}
+
+async function tlsMaterial(config: Config): Promise<TlsMaterial> {
+  if (config.tls) return loadTlsMaterial(config.tls);
+  const hostnames = ["localhost", "127.0.0.1", "::1", hostname()];
+  // The host phones dial must be in the certificate too.
+  if (config.mqtt.publicUrl) hostnames.push(new URL(config.mqtt.publicUrl).hostname);
+  return ensureDevCertificates({ dir: path.join(config.dataDir, "tls"), hostnames });
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const secrets = loadSecrets(config.dataDir, { otpSecret: config.otpSecret, adminApiKey: config.adminApiKey });
+  const secrets = loadSecrets(config.dataDir, {
+    otpSecret: config.otpSecret,
+    adminApiKey: config.adminApiKey,
+    callbackSecret: config.callbackSecret,
+  });
+  const tls = await tlsMaterial(config);
   const store: Store = config.redisUrl
     ? new RedisStore({ url: config.redisUrl, keyPrefix: options.redisKeyPrefix })
     : new MemoryStore({ persistFile: path.join(config.dataDir, "state.json") });
+  if (store instanceof RedisStore) await reachable(store, config.redisUrl!);
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics });
   const sealer = createSealer(secrets.otpSecret);
+  const callbacks = new CallbackNotifier({
+    secret: secrets.callbackSecret,
+    logger: logger.child({ component: "callbacks" }),
+    onOutcome: (outcome) => metrics.callbacks.inc({ outcome }),
+  });
+  const onStateChange = (job: Job) => {
+    if (job.callbackUrl) callbacks.notify(job);
+  };
+
+  // Filled in by listen(): the port phones are told about is the one actually bound.
+  const publicAddress = { mqttUrl: config.mqtt.publicUrl ?? "", httpPort: config.http.port };
+  const publicHost = () => (config.mqtt.publicUrl ? new URL(config.mqtt.publicUrl).hostname : hostname());
+
+  // `devices` is declared below; the broker calls it only once clients connect, after listen().
+  const broker = await MqttBroker.create({
+    authenticate: (clientId, username, password) => devices.authenticate(clientId, username, password),
+    logger: logger.child({ component: "broker" }),
+    redisUrl: config.redisUrl,
+  });
+  broker.on("refused", (what) => metrics.mqttRefusals.inc({ what: what.split(" ")[0] ?? what }));
+  const devices = new DeviceService({
+    store,
+    disconnect: (clientId, reason) => broker.disconnect(clientId, reason),
+    get publicMqttUrl() {
+      return publicAddress.mqttUrl;
+    },
+    caFingerprint: tls.caFingerprint,
+    get caUrl() {
+      return `http://${publicHost()}:${publicAddress.httpPort}/ca.pem`;
+    },
+    presenceStaleMs: 3 * PRESENCE_REFRESH_MS,
+  });
+  const presence = new PresenceTracker({ store, logger: logger.child({ component: "presence" }), refreshMs: PRESENCE_REFRESH_MS }, broker);
+  const recordAck = createAckRecorder({
+    store,
+    logger: logger.child({ component: "acks" }),
+    onStateChange,
+    onOutcome: (status, outcome) => metrics.deviceAcks.inc({ status, outcome }),
+  });
+  broker.on("ack", (deviceId, ack) => void recordAck(deviceId, ack));
 
   const timeoutMs = config.providerTimeoutMs;
   const email = config.email ? createEmailProvider({ ...config.email, timeoutMs }) : undefined;
@@ -73,7 +178,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   if (config.africasTalking) cloudRoutes.push(smsRoute(createAfricasTalkingProvider({ ...config.africasTalking, timeoutMs })));
   if (email) cloudRoutes.push(emailRoute(email, otpEmail({ code: "", appName: config.otp.appName, ttlSeconds: 60 }).subject));
   const breakerLogger = logger.child({ component: "breaker" });
-  const routes = cloudRoutes.map((route) => withBreaker(route, { ...config.breaker, logger: breakerLogger }));
+  const routes = [
+    deviceRoute({ store, channel: broker, ...config.device, presenceStaleMs: 3 * PRESENCE_REFRESH_MS }),
+    ...cloudRoutes.map((route) => withBreaker(route, { ...config.breaker, logger: breakerLogger })),
+  ];
 
   const dispatcher = new Dispatcher({
     store,
@@ -84,6 +192,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: logger.child({ component: "dispatcher" }),
     attemptTimeoutMs: timeoutMs,
     maxInFlight: config.maxInFlight,
+    onStateChange,
   });
   const otp = new OtpService({
     store,
@@ -102,11 +211,20 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     messageTtlSeconds: MESSAGE_TTL_SECONDS,
     retentionSeconds: config.otp.policy.retentionSeconds,
   });
+  connectMqttIntake(broker, { messages, store, sealer, metrics, logger: logger.child({ component: "mqtt-intake" }), retentionSeconds: config.otp.policy.retentionSeconds });
 
   const reaper = setInterval(() => {
     dispatcher.reapOverdue().catch((error: unknown) => logger.error({ err: error }, "reaping overdue jobs failed"));
   }, REAP_INTERVAL_MS);
   reaper.unref();
+  new Gauge({
+    name: "otpgate_mqtt_connected_clients",
+    help: "MQTT clients connected to this node",
+    registers: [metrics.registry],
+    collect() {
+      this.set(broker.connectedClients);
+    },
+  });
 
   let http: FastifyInstance;
   try {
@@ -114,7 +232,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       store,
       otp,
       messages,
+      devices,
       metrics,
+      caPem: tls.caPem,
       adminKeyDigest: secrets.adminKeyDigest,
       rateLimit: { ...config.rateLimit, ...(store instanceof RedisStore ? { redis: store.redis } : {}) },
       bodyLimitBytes: config.http.bodyLimitBytes,
@@ -123,6 +243,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     });
   } catch (error) {
     clearInterval(reaper);
+    await broker.close();
     await store.close();
     throw error;
   }
@@ -130,15 +251,42 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   return {
     http,
     store,
+    broker,
     dispatcher,
+    devices,
+    presence,
+    callbacks,
     metrics,
     logger,
+    tls,
     generatedAdminKey: secrets.generatedAdminKey,
     routes: dispatcher.configuredRoutes(),
+    async listen({ ephemeral = false } = {}) {
+      const port = (configured: number) => (ephemeral ? 0 : configured);
+      const httpUrl = await http.listen({ port: port(config.http.port), host: config.http.host });
+      publicAddress.httpPort = Number(new URL(httpUrl).port);
+      broker.attachWebSocket(http.server);
+      const addresses: ListeningAddresses = { http: httpUrl, publicMqttUrl: "" };
+      if (config.mqtt.tlsPort !== 0) {
+        const bound = await broker.listenTls({ port: port(config.mqtt.tlsPort), host: config.http.host, cert: tls.certPem, key: tls.keyPem });
+        addresses.mqtts = bound.port;
+      }
+      if (config.mqtt.port !== 0) {
+        addresses.mqtt = (await broker.listenTcp({ port: port(config.mqtt.port), host: config.mqtt.host })).port;
+      }
+      if (!config.mqtt.publicUrl) publicAddress.mqttUrl = `mqtts://${publicHost()}:${addresses.mqtts ?? config.mqtt.tlsPort}`;
+      addresses.publicMqttUrl = publicAddress.mqttUrl;
+      return addresses;
+    },
     async close() {
       clearInterval(reaper);
+      presence.close();
       await http.close();
+      await broker.close();
       await dispatcher.drain();
+      await presence.settle();
+      await callbacks.drain();
+      callbacks.close();
       await email?.close?.();
       await store.close();
     },

@@ -11,12 +11,15 @@ if (!result.ok) {
 const { config } = result;
 
 const gateway = await createGateway(config);
-await gateway.http.listen({ port: config.http.port, host: config.http.host });
+const addresses = await gateway.listen();
 
 const log = gateway.logger;
-log.info({ store: gateway.store.kind, routes: gateway.routes, dataDir: config.dataDir }, "otpgate is up");
-if (gateway.routes.length === 0) {
-  log.warn("no delivery route is configured: set TWILIO_*, AT_* or SMTP_URL (see README); sends answer 503 until then");
+log.info(
+  { store: gateway.store.kind, routes: gateway.routes, dataDir: config.dataDir, mqtts: addresses.mqtts, mqtt: addresses.mqtt, phonesConnectTo: addresses.publicMqttUrl, caFingerprint: gateway.tls.caFingerprint },
+  "otpgate is up",
+);
+if (gateway.routes.length === 1 && gateway.routes[0] === "device") {
+  log.warn("only the device route is configured: register a phone (POST /v1/devices, or `npm run phone`) or set TWILIO_*, AT_* or SMTP_URL");
 }
 if (gateway.generatedAdminKey) {
   // Printed once, to the terminal only: DATA_DIR keeps just its digest.

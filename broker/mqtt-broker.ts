@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AedesPublishPacket, type Client } from "aedes";
 import type { FastifyBaseLogger } from "fastify";
+import { Redis } from "ioredis";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { canPublish, canSubscribe, type MqttPrincipal } from "./acl.js";
 import {
@@ -96,7 +97,7 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   }
 
   static async create(options: BrokerOptions): Promise<MqttBroker> {
-    const backends = options.redisUrl ? await redisBackends(options.redisUrl) : undefined;
+    const backends = options.redisUrl ? await redisBackends(options.redisUrl, options.logger) : undefined;
     const aedes = await Aedes.createBroker({
       ...(backends ? { mq: backends.mq, persistence: backends.persistence } : {}),
       id: `otpgate-${randomUUID().slice(0, 8)}`,
@@ -342,35 +343,37 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     for (const client of Object.values(this.clients())) client.conn.destroy();
     this.webSockets?.close();
     await Promise.all(this.servers.map((server) => new Promise((resolve) => server.close(resolve))));
-    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await withTimeout(new Promise<void>((resolve) => this.aedes.close(() => resolve())), 3_000);
     await this.closeBackends();
   }
 }
 
 /** Redis-backed emitter and persistence, so every node's broker sees one cluster of clients. */
-async function redisBackends(url: string) {
+async function redisBackends(url: string, logger: FastifyBaseLogger) {
   const { default: createEmitter } = await import("mqemitter-redis");
-  const { default: createPersistence } = await import("aedes-persistence-redis");
-  const mq = createEmitter({ connectionString: url });
-  const persistence = createPersistence({ ...redisOptions(url) });
+  // Aedes 1.x wants the promise-based persistence; the package's default export wraps it in callbacks.
+  const { default: AsyncRedisPersistence } = await import("aedes-persistence-redis/asyncPersistence.js");
+  // Our own connections, so their errors are logged (not thrown as unhandled) and closing never waits on a dead Redis.
+  const connections = [0, 1, 2].map(() => {
+    const connection = new Redis(url, { maxRetriesPerRequest: 2 });
+    connection.on("error", (error: Error) => logger.warn({ err: error.message }, "broker: Redis connection error"));
+    return connection;
+  });
+  const [subConn, pubConn, conn] = connections as [Redis, Redis, Redis];
+  const mq = createEmitter({ subConn, pubConn });
+  // The emitter re-emits connection errors on `state`; unheard, they would crash the process.
+  (mq as unknown as { state: EventEmitter }).state.on("error", () => {});
+  const persistence = new AsyncRedisPersistence({ conn });
   return {
     mq,
     persistence,
     close: async () => {
-      await new Promise<void>((resolve) => mq.close(() => resolve()));
-      await new Promise<void>((resolve) => (persistence as { destroy(cb: () => void): void }).destroy(() => resolve()));
+      await withTimeout(persistence.destroy(), 2_000).catch(() => {});
+      for (const connection of connections) connection.disconnect();
     },
   };
 }
 
-function redisOptions(url: string): { host: string; port: number; password?: string; username?: string; db?: number; tls?: object } {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: Number(parsed.port || 6379),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.pathname.length > 1 ? { db: Number(parsed.pathname.slice(1)) } : {}),
-    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
-  };
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
 }

@@ -59,6 +59,12 @@ const envSchema = z
     OTP_APP_NAME: z.string().min(1).max(40).default("otpgate"),
     PROVIDER_TIMEOUT_MS: positiveInt(10_000),
     DISPATCH_MAX_IN_FLIGHT: positiveInt(1000),
+    DEVICE_ACK_TIMEOUT_MS: positiveInt(10_000),
+    DEVICE_SENT_TIMEOUT_MS: positiveInt(30_000),
+    TLS_CERT_FILE: optionalText,
+    TLS_KEY_FILE: optionalText,
+    TLS_CA_FILE: optionalText,
+    CALLBACK_SECRET: optionalText.pipe(z.string().min(32, "must be at least 32 characters").optional()),
     PROVIDER_BREAKER_MIN_CALLS: positiveInt(5),
     PROVIDER_BREAKER_RESET_SECONDS: positiveInt(30),
     RATE_LIMIT_PER_KEY: positiveInt(600),
@@ -73,6 +79,7 @@ const TOGETHER: [label: string, names: string[]][] = [
   ["Twilio", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"]],
   ["Africa's Talking", ["AT_USERNAME", "AT_API_KEY"]],
   ["email", ["SMTP_URL", "EMAIL_FROM"]],
+  ["your own TLS certificate", ["TLS_CERT_FILE", "TLS_KEY_FILE"]],
 ];
 
 function missingCompanions(env: NodeJS.ProcessEnv): string[] {
@@ -102,6 +109,9 @@ export interface Config {
   providerTimeoutMs: number;
   breaker: { minCalls: number; resetSeconds: number };
   maxInFlight: number;
+  device: { transportAckTimeoutMs: number; sentTimeoutMs: number };
+  tls?: { certFile: string; keyFile: string; caFile?: string };
+  callbackSecret?: string;
   rateLimit: { perKeyPerMinute: number; perIpPerMinute: number };
   logLevel: Env["LOG_LEVEL"];
 }
@@ -157,6 +167,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       email: e.SMTP_URL && e.EMAIL_FROM ? { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM } : undefined,
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
       maxInFlight: e.DISPATCH_MAX_IN_FLIGHT,
+      device: { transportAckTimeoutMs: e.DEVICE_ACK_TIMEOUT_MS, sentTimeoutMs: e.DEVICE_SENT_TIMEOUT_MS },
+      tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, caFile: e.TLS_CA_FILE } : undefined,
+      callbackSecret: e.CALLBACK_SECRET,
       breaker: { minCalls: e.PROVIDER_BREAKER_MIN_CALLS, resetSeconds: e.PROVIDER_BREAKER_RESET_SECONDS },
       rateLimit: { perKeyPerMinute: e.RATE_LIMIT_PER_KEY, perIpPerMinute: e.RATE_LIMIT_PER_IP },
       logLevel: e.LOG_LEVEL,

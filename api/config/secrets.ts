@@ -10,6 +10,8 @@ import { keyDigest, newApiKey } from "../keys/api-key-format.js";
 
 export interface Secrets {
   otpSecret: string;
+  /** Signs status callbacks; receivers verify with it. */
+  callbackSecret: string;
   adminKeyDigest: string;
   /** Set only on the start that generated it: the caller prints it once. */
   generatedAdminKey?: string;
@@ -35,20 +37,25 @@ function writeSecret(file: string, value: string): string {
   }
 }
 
-export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; adminApiKey?: string }): Secrets {
+export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; adminApiKey?: string; callbackSecret?: string }): Secrets {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
 
   const otpSecretFile = path.join(dataDir, "otp-secret");
   const otpSecret = fromEnv.otpSecret ?? readIfExists(otpSecretFile) ?? writeSecret(otpSecretFile, randomBytes(32).toString("base64url"));
 
-  if (fromEnv.adminApiKey) return { otpSecret, adminKeyDigest: keyDigest(fromEnv.adminApiKey) };
+  const callbackSecretFile = path.join(dataDir, "callback-secret");
+  const callbackSecret =
+    fromEnv.callbackSecret ?? readIfExists(callbackSecretFile) ?? writeSecret(callbackSecretFile, randomBytes(32).toString("base64url"));
+  const shared = { otpSecret, callbackSecret };
+
+  if (fromEnv.adminApiKey) return { ...shared, adminKeyDigest: keyDigest(fromEnv.adminApiKey) };
   const adminDigestFile = path.join(dataDir, "admin-key.sha256");
   const existing = readIfExists(adminDigestFile);
-  if (existing) return { otpSecret, adminKeyDigest: existing };
+  if (existing) return { ...shared, adminKeyDigest: existing };
   const adminKey = newApiKey("admin");
   const stored = writeSecret(adminDigestFile, keyDigest(adminKey));
   // Lost the race to another process: its key is the admin key, not ours.
-  if (stored !== keyDigest(adminKey)) return { otpSecret, adminKeyDigest: stored };
-  return { otpSecret, adminKeyDigest: stored, generatedAdminKey: adminKey };
+  if (stored !== keyDigest(adminKey)) return { ...shared, adminKeyDigest: stored };
+  return { ...shared, adminKeyDigest: stored, generatedAdminKey: adminKey };
 }

@@ -29,12 +29,13 @@ export function applyAck(job: Job, deviceId: string, ack: AckPayload, now: Date)
   }
 }
 
-export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogger; onSettled?: (job: Job) => void }) {
+export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogger; onStateChange?: (job: Job) => void; onOutcome?: (status: string, outcome: "applied" | "ignored") => void }) {
   return async function recordAck(deviceId: string, ack: AckPayload): Promise<void> {
     let known = true;
     const before = await deps.store.getJob(ack.id);
     if (!before) {
       deps.logger.warn({ device: deviceId, jobId: ack.id, status: ack.status }, "ack for an unknown job ignored");
+      deps.onOutcome?.(ack.status, "ignored");
       return;
     }
     const after = await deps.store.updateJob(ack.id, (job) => {
@@ -47,6 +48,8 @@ export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogge
       }
     });
     if (!known) deps.logger.warn({ device: deviceId, jobId: ack.id }, "ack from a phone the job was never sent to ignored");
-    if (after && after.state !== before.state && jobState.isSettled(after)) deps.onSettled?.(after);
+    const changed = Boolean(after && after !== before && JSON.stringify(after) !== JSON.stringify(before));
+    deps.onOutcome?.(ack.status, changed ? "applied" : "ignored");
+    if (after && after.state !== before.state) deps.onStateChange?.(after);
   };
 }

@@ -37,6 +37,8 @@ export interface DispatcherDeps {
   attemptTimeoutMs: number;
   /** Deliveries under way at once on this node; past it, new work is refused (backpressure). */
   maxInFlight: number;
+  /** Told of every state change of a job (status callbacks). */
+  onStateChange?: (job: Job) => void;
   now?: () => Date;
 }
 
@@ -98,8 +100,10 @@ export class Dispatcher {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private update(jobId: string, change: (job: Job) => Job | null): Promise<Job | null> {
-    return this.deps.store.updateJob(jobId, (job) => {
+  private async update(jobId: string, change: (job: Job) => Job | null): Promise<Job | null> {
+    let before: Job["state"] | undefined;
+    const after = await this.deps.store.updateJob(jobId, (job) => {
+      before = job.state;
       try {
         return change(job);
       } catch (error) {
@@ -107,6 +111,8 @@ export class Dispatcher {
         throw error;
       }
     });
+    if (after && before !== undefined && after.state !== before) this.deps.onStateChange?.(after);
+    return after;
   }
 
   async run(jobId: string): Promise<void> {

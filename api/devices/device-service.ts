@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { MqttAuthenticator } from "../../broker/mqtt-broker.js";
 import { DEVICE_ID_PATTERN } from "../../broker/topics.js";
-import { buildProvisioningUri } from "../../tools/phone-simulator/provisioning.js";
+import { buildProvisioningUri } from "../../broker/provisioning.js";
 import { digestEquals, keyDigest } from "../keys/api-key-format.js";
 import type { DevicePresence, DeviceRecord, PublisherRecord, Store } from "../store/store.js";
 import { isOnline } from "../delivery/device-route.js";

@@ -16,6 +16,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
 import type { MessageService } from "../delivery/message-service.js";
+import type { DeviceService } from "../devices/device-service.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { OtpService } from "../otp/otp-service.js";
 import { RedisStore } from "../store/redis-store.js";
@@ -23,6 +24,7 @@ import type { Store } from "../store/store.js";
 import { createAuthenticator } from "./auth.js";
 import { ApiError, sendError } from "./errors.js";
 import { healthRoutes } from "./routes/health-routes.js";
+import { deviceRoutes } from "./routes/device-routes.js";
 import { keyRoutes } from "./routes/key-routes.js";
 import { messageRoutes } from "./routes/message-routes.js";
 import { otpRoutes } from "./routes/otp-routes.js";
@@ -36,6 +38,9 @@ export interface HttpServerDeps {
   adminKeyDigest: string;
   rateLimit: { perKeyPerMinute: number; perIpPerMinute: number; redis?: Redis };
   bodyLimitBytes: number;
+  devices: DeviceService;
+  /** The broker's CA, public: phones fetch it and check it against the pinned fingerprint. */
+  caPem: string;
   logger: FastifyBaseLogger;
   version: string;
 }
@@ -87,6 +92,9 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   });
 
   await app.register(healthRoutes, { store: deps.store, metrics: deps.metrics });
+  app.get("/ca.pem", { config: { rateLimit: false }, schema: { summary: "The broker's CA certificate (public)", tags: ["devices"] } }, async (_request, reply) =>
+    reply.type("application/x-pem-file").send(deps.caPem),
+  );
 
   const authenticate = createAuthenticator({ store: deps.store, adminKeyDigest: deps.adminKeyDigest });
   await app.register(async (authenticated) => {
@@ -110,6 +118,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
     await authenticated.register(otpRoutes, { otp: deps.otp });
     await authenticated.register(messageRoutes, { messages: deps.messages });
     await authenticated.register(keyRoutes, { store: deps.store });
+    await authenticated.register(deviceRoutes, { devices: deps.devices, store: deps.store });
     await authenticated.register(seedRoutes, { otp: deps.otp });
   });
 

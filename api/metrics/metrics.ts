@@ -14,6 +14,12 @@ export interface Metrics {
   verifications: Counter<"outcome">;
   otpIssued: Counter<"channel" | "outcome">;
   httpDuration: Histogram<"method" | "route" | "status">;
+  /** Jobs from MQTT publishers: kind = send|direct. */
+  mqttIntake: Counter<"kind" | "outcome">;
+  /** Acks from phones: status, and whether they changed the job (applied) or came late/duplicate. */
+  deviceAcks: Counter<"status" | "outcome">;
+  mqttRefusals: Counter<"what">;
+  callbacks: Counter<"outcome">;
   deliveryDuration: Histogram<"route" | "outcome">;
 }
 
@@ -27,6 +33,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     jobsSettled: new Counter({ name: "otpgate_jobs_settled_total", help: "Jobs that reached a final state", labelNames: ["kind", "state"], registers }),
     verifications: new Counter({ name: "otpgate_verifications_total", help: "OTP checks by outcome", labelNames: ["outcome"], registers }),
     otpIssued: new Counter({ name: "otpgate_otp_issued_total", help: "OTP requests by channel and outcome", labelNames: ["channel", "outcome"], registers }),
+    mqttIntake: new Counter({ name: "otpgate_mqtt_intake_total", help: "Jobs published by MQTT publishers", labelNames: ["kind", "outcome"], registers }),
+    deviceAcks: new Counter({ name: "otpgate_device_acks_total", help: "Acks from phones", labelNames: ["status", "outcome"], registers }),
+    mqttRefusals: new Counter({ name: "otpgate_mqtt_refusals_total", help: "Connections, publishes and subscriptions the broker refused", labelNames: ["what"], registers }),
+    callbacks: new Counter({ name: "otpgate_callbacks_total", help: "Status callback deliveries by outcome", labelNames: ["outcome"], registers }),
     httpDuration: new Histogram({
       name: "otpgate_http_request_duration_seconds",
       help: "HTTP request latency",

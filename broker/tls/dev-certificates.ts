@@ -5,7 +5,8 @@
  * certificate is cheap and is re-issued by the same CA whenever it no longer
  * fits (new hostname, close to expiry, damaged files).
  */
-import "./reflect-metadata-shim.js"; // must run before @peculiar/x509 loads
+// @peculiar/x509 resolves its ASN.1 classes through tsyringe, which needs the Reflect metadata API.
+import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import { chmod, link, mkdir, open, readFile, rename, unlink } from "node:fs/promises";

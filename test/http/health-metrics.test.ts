@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
 import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 import { freePort } from "../support/ports.js";
+import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 
 const accountSid = `AC${"f6".repeat(16)}`;
 const authToken = "health-metrics-token";
@@ -43,11 +44,14 @@ describe.each(["memory", "redis"] as const)("health (%s store)", (storeKind) => 
   });
 });
 
-describe("readiness with an unreachable Redis", () => {
+describe("readiness when Redis goes away", () => {
   let gw: TestGateway;
+  let redis: RedisServer;
   beforeAll(async () => {
-    const port = await freePort(); // nothing listens there
-    gw = await startGateway({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    redis = await startRedisServer();
+    gw = await startGateway({ env: { REDIS_URL: redis.url } });
+    expect((await gw.call("GET", "/readyz", undefined, null)).status).toBe(200);
+    await redis.stop();
   });
   afterAll(async () => {
     await gw?.close();
@@ -194,4 +198,13 @@ describe("OpenAPI document", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("text/html");
   });
+});
+
+describe("start-up without Redis", () => {
+  it("fails promptly with a message naming REDIS_URL instead of hanging", async () => {
+    const port = await freePort(); // nothing listens there
+    const started = Date.now();
+    await expect(startGateway({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } })).rejects.toThrow(/REDIS_URL/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 20_000);
 });

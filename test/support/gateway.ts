@@ -15,6 +15,9 @@ export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 
 export interface TestGateway {
   url: string;
+  /** Ports of the MQTT listeners (TLS, plain loopback). */
+  mqtts: number;
+  mqtt: number;
   gateway: Gateway;
   dataDir: string;
   redisKeyPrefix?: string;
@@ -55,11 +58,13 @@ export async function startGateway(options: StartOptions = {}): Promise<TestGate
     defaultMetrics: false,
     redisKeyPrefix,
   });
-  const address = await gateway.http.listen({ port: 0, host: "127.0.0.1" });
-  const url = address.replace("localhost", "127.0.0.1");
+  const addresses = await gateway.listen({ ephemeral: true });
+  const url = addresses.http.replace("localhost", "127.0.0.1");
 
   return {
     url,
+    mqtts: addresses.mqtts!,
+    mqtt: addresses.mqtt!,
     gateway,
     dataDir,
     redisKeyPrefix,

@@ -1,0 +1,72 @@
+/**
+ * Jobs that arrive over MQTT from publishers: `sms/send` is routed like
+ * `POST /v1/messages`; a job published straight to `sms/out/<deviceId>` is
+ * recorded so its acks are tracked like any other (the publisher chose the
+ * phone, so there is no failover). MQTT 3.1.1 has no way to answer a publish
+ * with an error, so refusals are logged and counted.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { JobPayload } from "../../broker/payloads.js";
+import type { Metrics } from "../metrics/metrics.js";
+import { InvalidPhoneNumber, toE164 } from "../phone/phone-number.js";
+import type { Sealer } from "../security/sealing.js";
+import type { Store } from "../store/store.js";
+import type { Job } from "./job-state.js";
+import type { MessageService } from "./message-service.js";
+
+export interface IntakeSource {
+  on(event: "publisherSend", listener: (publisher: string, payload: { id?: string; to: string; body: string }) => void): unknown;
+  on(event: "publisherJob", listener: (publisher: string, deviceId: string, job: JobPayload) => void): unknown;
+}
+
+export function connectMqttIntake(
+  source: IntakeSource,
+  deps: { messages: MessageService; store: Store; sealer: Sealer; metrics: Metrics; logger: FastifyBaseLogger; retentionSeconds: number },
+): void {
+  const { logger } = deps;
+
+  source.on("publisherSend", (publisher, payload) => {
+    let to: string;
+    try {
+      to = toE164(payload.to);
+    } catch (error) {
+      deps.metrics.mqttIntake.inc({ kind: "send", outcome: "invalid" });
+      logger.warn({ publisher, reason: error instanceof InvalidPhoneNumber ? error.message : "bad number" }, "sms/send refused");
+      return;
+    }
+    deps.messages.send({ to, body: payload.body, ...(payload.id ? { id: payload.id } : {}) }).then(
+      ({ id }) => {
+        deps.metrics.mqttIntake.inc({ kind: "send", outcome: "accepted" });
+        logger.info({ publisher, jobId: id }, "sms/send accepted");
+      },
+      (error: unknown) => {
+        deps.metrics.mqttIntake.inc({ kind: "send", outcome: "refused" });
+        logger.warn({ publisher, jobId: payload.id, reason: (error as Error).message }, "sms/send refused");
+      },
+    );
+  });
+
+  source.on("publisherJob", (publisher, deviceId, payload) => {
+    const now = new Date();
+    const job: Job = {
+      id: payload.id,
+      kind: "message",
+      channel: "sms",
+      to: payload.to,
+      sealedBody: deps.sealer.seal(payload.body),
+      state: "dispatched",
+      attempts: [{ route: `device:${deviceId}`, state: "dispatched", at: now.toISOString() }],
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      expiresAt: payload.expiresAt,
+    };
+    const ttl = Math.max(60, Math.ceil((Date.parse(payload.expiresAt) - now.getTime()) / 1000)) + deps.retentionSeconds;
+    void (async () => {
+      // QoS 1 may bring the same publish twice; the first one is the job.
+      if (await deps.store.getJob(job.id)) return;
+      await deps.store.createJob(job, ttl);
+      await deps.store.reserveDeviceSend(deviceId, Number.MAX_SAFE_INTEGER, now.getTime());
+      deps.metrics.mqttIntake.inc({ kind: "direct", outcome: "tracked" });
+    })().catch((error: unknown) => logger.error({ err: error, publisher, jobId: job.id }, "could not track a published job"));
+  });
+}

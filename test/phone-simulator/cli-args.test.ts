@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { CliUsageError, parseCliArgs } from "../../tools/phone-simulator/cli-args.js";
+import { buildProvisioningUri } from "../../broker/provisioning.js";
+
+const FP = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+describe("parseCliArgs", () => {
+  it("takes the connection from a provisioning URI", () => {
+    const uri = buildProvisioningUri({ mqttUrl: "mqtts://h:8883", deviceId: "d1", token: "t", caFingerprint: FP, caUrl: "http://h/ca.pem" });
+    expect(parseCliArgs(["--provisioning", uri, "--latency", "20", "--delivered-after", "never", "--silent"])).toEqual({
+      kind: "run",
+      settings: {
+        phone: { url: "mqtts://h:8883", deviceId: "d1", token: "t", latencyMs: 20, deliveredAfterMs: null, silent: true },
+        caFingerprint: FP,
+        caUrl: "http://h/ca.pem",
+      },
+    });
+  });
+
+  it("takes explicit flags, leaving unset behaviour to the phone's defaults", () => {
+    const command = parseCliArgs(["--url", "mqtts://h", "--device", "d1", "--token", "t", "--ca-file", "ca.pem", "--failure-rate", "0.25"]);
+    expect(command).toEqual({
+      kind: "run",
+      settings: { phone: { url: "mqtts://h", deviceId: "d1", token: "t", failureRate: 0.25, silent: false }, caFile: "ca.pem" },
+    });
+  });
+
+  it.each([
+    [[], /give --provisioning, or all of --url, --device, --token/],
+    [["--url", "mqtts://h", "--device", "d"], /--token/],
+    [["--provisioning", "otpgate://provision?v=1", "--token", "x"], /--provisioning already sets --token/],
+    [["--url", "mqtts://h", "--device", "d", "--token", "t", "--failure-rate", "2"], /--failure-rate must be a number from 0 to 1/],
+    [["--url", "mqtts://h", "--device", "d", "--token", "t", "--latency", "-5"], /--latency/],
+    [["--url", "mqtts://h", "--device", "d", "--token", "t", "--bogus"], /Unknown option '--bogus'/],
+  ])("refuses %j", (argv, message) => {
+    expect(() => parseCliArgs(argv)).toThrow(CliUsageError);
+    expect(() => parseCliArgs(argv)).toThrow(message);
+  });
+
+  it("answers --help", () => {
+    expect(parseCliArgs(["--help"])).toEqual({ kind: "help" });
+  });
+});
