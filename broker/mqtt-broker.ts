@@ -351,8 +351,7 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
 /** Redis-backed emitter and persistence, so every node's broker sees one cluster of clients. */
 async function redisBackends(url: string, logger: FastifyBaseLogger) {
   const { default: createEmitter } = await import("mqemitter-redis");
-  // Aedes 1.x wants the promise-based persistence; the package's default export wraps it in callbacks.
-  const { default: AsyncRedisPersistence } = await import("aedes-persistence-redis/asyncPersistence.js");
+  const { default: createPersistence } = await import("aedes-persistence-redis");
   // Our own connections, so their errors are logged (not thrown as unhandled) and closing never waits on a dead Redis.
   const connections = [0, 1, 2].map(() => {
     const connection = new Redis(url, { maxRetriesPerRequest: 2 });
@@ -363,11 +362,12 @@ async function redisBackends(url: string, logger: FastifyBaseLogger) {
   const mq = createEmitter({ subConn, pubConn });
   // The emitter re-emits connection errors on `state`; unheard, they would crash the process.
   (mq as unknown as { state: EventEmitter }).state.on("error", () => {});
-  const persistence = new AsyncRedisPersistence({ conn });
+  const persistence = createPersistence({ conn });
   return {
     mq,
     persistence,
     close: async () => {
+      // Without a callback, destroy() hands back the inner promise instead of waiting for a `ready` event.
       await withTimeout(persistence.destroy(), 2_000).catch(() => {});
       for (const connection of connections) connection.disconnect();
     },

@@ -95,7 +95,10 @@ export function markSent(job: Job, route: Route, at: Date, providerMessageId?: s
 /** The phone has the job. Informational: the attempt stays dispatched until it is sent or fails. */
 export function markReceived(job: Job, route: Route, at: Date): Job {
   const attempt = job.attempts.findLast((a) => a.route === route);
-  if (!attempt || attempt.state !== "dispatched" || attempt.receivedAt) throw new InvalidTransition(`nothing to receive on ${route}`);
+  // Acks are handled concurrently, so `received` may land after `sent`; it is still worth recording.
+  if (!attempt || attempt.state === "failed" || attempt.state === "cancelled" || attempt.receivedAt) {
+    throw new InvalidTransition(`nothing to receive on ${route}`);
+  }
   return { ...job, attempts: job.attempts.map((a) => (a === attempt ? { ...a, receivedAt: at.toISOString() } : a)), updatedAt: at.toISOString() };
 }
 

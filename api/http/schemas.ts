@@ -34,6 +34,11 @@ const attempt = z.object({
   at: z.string(),
   error: z.string().optional(),
   providerMessageId: z.string().optional(),
+  receivedAt: z.string().optional().meta({ description: "when the phone acked `received`" }),
+  late: z
+    .object({ status: z.string(), at: z.string(), error: z.string().optional() })
+    .optional()
+    .meta({ description: "an ack that came after this attempt was given up: recorded, never acted on" }),
 });
 const delivery = z.object({ state: deliveryState, route: z.string().nullable() });
 const otpStatus = z.enum(["pending", "approved", "expired", "max_attempts"]);
