@@ -31,7 +31,8 @@ export function connectMqttIntake(
       to = toE164(payload.to);
     } catch (error) {
       deps.metrics.mqttIntake.inc({ kind: "send", outcome: "invalid" });
-      logger.warn({ publisher, reason: error instanceof InvalidPhoneNumber ? error.message : "bad number" }, "sms/send refused");
+      // The message would repeat the number, and logs never carry full numbers.
+      logger.warn({ publisher, reason: error instanceof InvalidPhoneNumber ? "not a valid E.164 number" : "bad number" }, "sms/send refused");
       return;
     }
     deps.messages.send({ to, body: payload.body, ...(payload.id ? { id: payload.id } : {}) }).then(
