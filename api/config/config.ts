@@ -24,7 +24,7 @@ const envSchema = z
     MQTT_TLS_PORT: port(8883),
     MQTT_PORT: port(1883),
     MQTT_HOST: z.string().min(1).default("127.0.0.1"),
-    PUBLIC_MQTT_URL: optionalUrl,
+    PUBLIC_MQTT_URL: optionalUrl.pipe(z.string().regex(/^mqtts:\/\//, "must be an mqtts:// URL: phones reach the broker over TLS").optional()),
     REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://").optional()),
     DATA_DIR: z.string().min(1).default("./data"),
     ADMIN_API_KEY: optionalText.pipe(z.string().min(24, "must be at least 24 characters").optional()),

@@ -23,12 +23,14 @@ describe("configuration", () => {
       OTP_TTL_SECONDS: "5",
       TWILIO_ACCOUNT_SID: "AC123",
       OTP_SECRET: "short-secret",
+      PUBLIC_MQTT_URL: "mqtt://gw.example.com:1883",
+      TLS_CERT_FILE: "/etc/otpgate/server.pem",
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;
     const byVariable = Object.fromEntries(result.problems.map((line) => [line.split(":")[0], line]));
     expect(Object.keys(byVariable).sort()).toEqual(
-      ["FAILOVER_ORDER", "OTP_SECRET", "OTP_TTL_SECONDS", "PORT", "REDIS_URL", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"].sort(),
+      ["FAILOVER_ORDER", "OTP_SECRET", "OTP_TTL_SECONDS", "PORT", "PUBLIC_MQTT_URL", "REDIS_URL", "TLS_KEY_FILE", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"].sort(),
     );
     expect(byVariable.PORT).toContain('"eighty"');
     expect(byVariable.TWILIO_FROM).toContain("Twilio");
