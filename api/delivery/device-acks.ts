@@ -32,24 +32,25 @@ export function applyAck(job: Job, deviceId: string, ack: AckPayload, now: Date)
 export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogger; onStateChange?: (job: Job) => void; onOutcome?: (status: string, outcome: "applied" | "ignored") => void }) {
   return async function recordAck(deviceId: string, ack: AckPayload): Promise<void> {
     let known = true;
-    const before = await deps.store.getJob(ack.id);
-    if (!before) {
-      deps.logger.warn({ device: deviceId, jobId: ack.id, status: ack.status }, "ack for an unknown job ignored");
-      deps.onOutcome?.(ack.status, "ignored");
-      return;
-    }
+    let applied = false;
+    // Read inside the compare-and-set: the state this ack actually moved the job from.
+    let before: Job["state"] | undefined;
     const after = await deps.store.updateJob(ack.id, (job) => {
+      before = job.state;
       try {
-        return applyAck(job, deviceId, ack, new Date());
+        const next = applyAck(job, deviceId, ack, new Date());
+        applied = true;
+        return next;
       } catch (error) {
         if (!(error instanceof jobState.InvalidTransition)) throw error;
+        applied = false;
         known = job.attempts.some((a) => a.route === `device:${deviceId}`);
         return null;
       }
     });
-    if (!known) deps.logger.warn({ device: deviceId, jobId: ack.id }, "ack from a phone the job was never sent to ignored");
-    const changed = Boolean(after && after !== before && JSON.stringify(after) !== JSON.stringify(before));
-    deps.onOutcome?.(ack.status, changed ? "applied" : "ignored");
-    if (after && after.state !== before.state) deps.onStateChange?.(after);
+    if (!after) deps.logger.warn({ device: deviceId, jobId: ack.id, status: ack.status }, "ack for an unknown job ignored");
+    else if (!known) deps.logger.warn({ device: deviceId, jobId: ack.id }, "ack from a phone the job was never sent to ignored");
+    deps.onOutcome?.(ack.status, applied ? "applied" : "ignored");
+    if (after && applied && after.state !== before) deps.onStateChange?.(after);
   };
 }

@@ -100,19 +100,30 @@ export class Dispatcher {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private async update(jobId: string, change: (job: Job) => Job | null): Promise<Job | null> {
+  /** The job as stored afterwards, and whether this change was the one applied (a refused transition is not). */
+  private async change(jobId: string, change: (job: Job) => Job | null): Promise<{ job: Job | null; applied: boolean }> {
     let before: Job["state"] | undefined;
+    let applied = false;
     const after = await this.deps.store.updateJob(jobId, (job) => {
       before = job.state;
       try {
-        return change(job);
+        const next = change(job);
+        applied = next !== null;
+        return next;
       } catch (error) {
-        if (error instanceof jobState.InvalidTransition) return null;
+        if (error instanceof jobState.InvalidTransition) {
+          applied = false;
+          return null;
+        }
         throw error;
       }
     });
-    if (after && before !== undefined && after.state !== before) this.deps.onStateChange?.(after);
-    return after;
+    if (after && applied && before !== undefined && after.state !== before) this.deps.onStateChange?.(after);
+    return { job: after, applied };
+  }
+
+  private async update(jobId: string, change: (job: Job) => Job | null): Promise<Job | null> {
+    return (await this.change(jobId, change)).job;
   }
 
   async run(jobId: string): Promise<void> {
@@ -140,8 +151,9 @@ export class Dispatcher {
           continue;
         }
       }
-      const dispatched = await this.update(jobId, (job) => jobState.dispatch(job, target, this.now()));
-      if (!dispatched || dispatched.state !== "dispatched") return;
+      // Only the run whose dispatch was applied may send: a second run of the same job stops here.
+      const { job: dispatched, applied } = await this.change(jobId, (job) => jobState.dispatch(job, target, this.now()));
+      if (!dispatched || !applied) return;
 
       const outcome = await this.attempt(route, target, dispatched, text);
       if (outcome.ok) {

@@ -45,7 +45,6 @@ export class MessageService {
     }
     if (!dispatcher.hasCapacity()) throw new OverloadedError("too many deliveries under way; retry in a second");
     const id = input.id ?? randomUUID();
-    if (input.id && (await store.getJob(input.id))) throw new DuplicateMessageError(`a message with id ${input.id} exists`);
     const now = new Date();
     const job: Job = {
       id,
@@ -60,7 +59,9 @@ export class MessageService {
       expiresAt: new Date(now.getTime() + this.deps.messageTtlSeconds * 1000).toISOString(),
       ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
     };
-    await store.createJob(job, this.deps.messageTtlSeconds + this.deps.retentionSeconds);
+    if (!(await store.createJob(job, this.deps.messageTtlSeconds + this.deps.retentionSeconds))) {
+      throw new DuplicateMessageError(`a message with id ${id} exists`);
+    }
     dispatcher.submit(id);
     return { id, status: job.state };
   }

@@ -64,8 +64,7 @@ export function connectMqttIntake(
     const ttl = Math.max(60, Math.ceil((Date.parse(payload.expiresAt) - now.getTime()) / 1000)) + deps.retentionSeconds;
     void (async () => {
       // QoS 1 may bring the same publish twice; the first one is the job.
-      if (await deps.store.getJob(job.id)) return;
-      await deps.store.createJob(job, ttl);
+      if (!(await deps.store.createJob(job, ttl))) return;
       await deps.store.reserveDeviceSend(deviceId, Number.MAX_SAFE_INTEGER, now.getTime());
       deps.metrics.mqttIntake.inc({ kind: "direct", outcome: "tracked" });
     })().catch((error: unknown) => logger.error({ err: error, publisher, jobId: job.id }, "could not track a published job"));

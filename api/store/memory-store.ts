@@ -174,9 +174,11 @@ export class MemoryStore implements Store {
     }
   }
 
-  async createJob(job: Job, ttlSeconds: number): Promise<void> {
+  async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
+    if (this.jobs.get(job.id)) return false;
     this.jobs.set(job.id, structuredClone(job), Date.now() + ttlSeconds * 1000);
     if (!isSettled(job)) this.activeJobs.set(job.id, Date.parse(job.expiresAt));
+    return true;
   }
 
   async getJob(id: string): Promise<Job | null> {

@@ -114,11 +114,14 @@ export class RedisStore implements Store {
     return { found: true, valid: applied === 1 && status === "approved", status, attemptsLeft };
   }
 
-  async createJob(job: Job, ttlSeconds: number): Promise<void> {
+  async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
     const key = this.key("job", job.id);
-    const transaction = this.redis.multi().hset(key, "v", 0, "data", JSON.stringify(job)).expire(key, ttlSeconds);
+    // Whoever sets the version field first owns the id; a repeat finds it set.
+    if ((await this.redis.hsetnx(key, "v", 0)) === 0) return false;
+    const transaction = this.redis.multi().hset(key, "data", JSON.stringify(job)).expire(key, ttlSeconds);
     if (!isSettled(job)) transaction.zadd(this.key("jobs", "active"), Date.parse(job.expiresAt), job.id);
     await transaction.exec();
+    return true;
   }
 
   async getJob(id: string): Promise<Job | null> {

@@ -85,8 +85,11 @@ export interface Store {
    */
   verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult>;
 
-  /** Saves a new job and indexes it by `expiresAt` until it settles. */
-  createJob(job: Job, ttlSeconds: number): Promise<void>;
+  /**
+   * Saves a new job and indexes it by `expiresAt` until it settles. False when
+   * a job with that id exists already (a repeated publish): it is left as it is.
+   */
+  createJob(job: Job, ttlSeconds: number): Promise<boolean>;
   getJob(id: string): Promise<Job | null>;
   /**
    * Read-modify-write a job without lost updates. `change` returns the new job,

@@ -221,13 +221,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
     describe("jobs", () => {
       it("creates, reads and updates a job", async () => {
         const created = job();
-        await store.createJob(created, 60);
+        expect(await store.createJob(created, 60)).toBe(true);
         expect(await store.getJob(created.id)).toEqual(created);
         const updated = await store.updateJob(created.id, (j) => ({ ...j, state: "dispatched" }));
         expect(updated?.state).toBe("dispatched");
         expect((await store.getJob(created.id))?.state).toBe("dispatched");
         expect(await store.updateJob(created.id, () => null)).toMatchObject({ state: "dispatched" });
         expect(await store.updateJob(randomUUID(), (j) => j)).toBeNull();
+        // A second create with the same id (a repeated publish) changes nothing.
+        expect(await store.createJob({ ...created, state: "queued", to: "+19999999999" }, 60)).toBe(false);
+        expect((await store.getJob(created.id))?.state).toBe("dispatched");
         expect(await store.getJob(randomUUID())).toBeNull();
       });
 
