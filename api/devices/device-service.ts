@@ -145,6 +145,9 @@ export class DeviceService {
     }
     const publisher = await this.deps.store.findPublisherByName(username);
     if (!publisher || !digestEquals(publisher.tokenDigest, digest)) return { ok: false, reason: "unknown publisher or wrong token", badCredentials: true };
+    // A client id is a session: a publisher using a device's would take over that phone's session
+    // (closing the phone, and receiving the jobs queued for it). dev_ belongs to devices, as in publisher names.
+    if (clientId.startsWith("dev_")) return { ok: false, reason: `client ids starting with dev_ are reserved for devices (${clientId})`, badCredentials: false };
     return { ok: true, principal: { kind: "publisher", name: publisher.name } };
   };
 }

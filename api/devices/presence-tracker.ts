@@ -27,20 +27,22 @@ export class PresenceTracker {
   ) {
     source.on("deviceConnected", (deviceId, session) => {
       this.local.set(deviceId, session);
-      this.change(deviceId, (previous, now) => ({ ...previous, online: true, session, since: now, seenAt: now }));
+      // A new connection wins whatever was stored.
+      this.change(deviceId, undefined, (previous, now) => ({ ...previous, online: true, session, since: now, seenAt: now }));
     });
     source.on("deviceDisconnected", (deviceId, session) => {
       if (this.local.get(deviceId) === session) this.local.delete(deviceId);
-      this.change(deviceId, (previous, now) => (previous?.session === session ? { ...previous, online: false, since: now } : null));
+      this.change(deviceId, session, (previous, now) => (previous ? { ...previous, online: false, since: now } : null));
     });
     source.on("deviceStatus", (deviceId, status, session) => {
-      this.change(deviceId, (previous, now) => {
-        // A will or an "offline" from an old connection says nothing about the current one.
-        if (!status.online && previous?.session !== session) return null;
+      const current = this.local.get(deviceId) === session;
+      // A will or an "offline" from an old connection says nothing about the current one.
+      if (!status.online && !current) return;
+      this.change(deviceId, current ? undefined : session, (previous, now) => {
         const base: DevicePresence = previous ?? { online: status.online, session, since: now };
         return {
           ...base,
-          ...(status.online ? {} : { online: false, since: now }),
+          ...(status.online ? { online: true, session } : { online: false, since: now }),
           ...(status.battery !== undefined ? { battery: status.battery } : {}),
           ...(status.signal !== undefined ? { signal: status.signal } : {}),
           ...(status.sims ? { sims: status.sims } : {}),
@@ -58,11 +60,21 @@ export class PresenceTracker {
     return (this.deps.now?.() ?? new Date()).toISOString();
   }
 
-  private change(deviceId: string, next: (previous: DevicePresence | null, now: string) => DevicePresence | null): Promise<void> {
+  /**
+   * Read, change, write. With `onlyIfSession` the write lands only while the
+   * stored presence is still that connection's: another node may have
+   * recorded a newer connection in between.
+   */
+  private change(
+    deviceId: string,
+    onlyIfSession: string | undefined,
+    next: (previous: DevicePresence | null, now: string) => DevicePresence | null,
+  ): Promise<void> {
     const run = (this.chains.get(deviceId) ?? Promise.resolve()).then(async () => {
       const [previous] = await this.deps.store.getPresence([deviceId]);
+      if (onlyIfSession !== undefined && previous?.session !== onlyIfSession) return;
       const updated = next(previous ?? null, this.now());
-      if (updated) await this.deps.store.setPresence(deviceId, updated);
+      if (updated) await this.deps.store.setPresence(deviceId, updated, onlyIfSession);
     });
     const guarded = run.catch((error: unknown) => this.deps.logger.error({ err: error, device: deviceId }, "presence update failed"));
     this.chains.set(deviceId, guarded);
@@ -76,7 +88,7 @@ export class PresenceTracker {
   async refresh(): Promise<void> {
     await Promise.all(
       [...this.local].map(([deviceId, session]) =>
-        this.change(deviceId, (previous, now) => (previous?.session === session && previous.online ? { ...previous, seenAt: now } : null)),
+        this.change(deviceId, session, (previous, now) => (previous?.online ? { ...previous, seenAt: now } : null)),
       ),
     );
   }

@@ -252,8 +252,10 @@ export class MemoryStore implements Store {
     return existed;
   }
 
-  async setPresence(deviceId: string, presence: DevicePresence): Promise<void> {
+  async setPresence(deviceId: string, presence: DevicePresence, onlyIfSession?: string): Promise<boolean> {
+    if (onlyIfSession !== undefined && this.presence.get(deviceId)?.session !== onlyIfSession) return false;
     this.presence.set(deviceId, { ...presence }, Date.now() + PRESENCE_TTL_MS);
+    return true;
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {

@@ -107,3 +107,14 @@ redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 return 1
 `;
+
+/**
+ * KEYS[1]: the device's presence hash {session, data}. ARGV: expected session
+ * ('' = write regardless), new session, data, ttl ms. Returns 1 when written.
+ */
+export const SET_PRESENCE = `
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'session', ARGV[2], 'data', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`;

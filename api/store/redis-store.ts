@@ -7,7 +7,7 @@ import { Redis } from "ioredis";
 import { isSettled, type Job } from "../delivery/job-state.js";
 import { secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
 import { randomUUID } from "node:crypto";
-import { ISSUE_OTP, RESERVE_DEVICE_SEND, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
+import { ISSUE_OTP, RESERVE_DEVICE_SEND, SET_PRESENCE, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
 import {
   DEVICE_WINDOW_MS,
   PRESENCE_TTL_MS,
@@ -27,6 +27,7 @@ interface ScriptedRedis extends Redis {
   otpgateVerify(...args: (string | number)[]): Promise<ScriptReply>;
   otpgateUpdateJob(key: string, version: string, data: string): Promise<number>;
   otpgateReserveDeviceSend(key: string, now: number, windowMs: number, max: number, member: string): Promise<number>;
+  otpgateSetPresence(key: string, expected: string, session: string, data: string, ttlMs: number): Promise<number>;
 }
 
 const MAX_CAS_RETRIES = 100;
@@ -49,6 +50,7 @@ export class RedisStore implements Store {
     redis.defineCommand("otpgateVerify", { numberOfKeys: 0, lua: VERIFY_OTP });
     redis.defineCommand("otpgateUpdateJob", { numberOfKeys: 1, lua: UPDATE_JOB });
     redis.defineCommand("otpgateReserveDeviceSend", { numberOfKeys: 1, lua: RESERVE_DEVICE_SEND });
+    redis.defineCommand("otpgateSetPresence", { numberOfKeys: 1, lua: SET_PRESENCE });
     // Errors reach callers through their commands; without a listener ioredis would also print each one.
     redis.on("error", () => {});
     this.redis = redis as ScriptedRedis;
@@ -211,14 +213,23 @@ export class RedisStore implements Store {
     return removed === 1;
   }
 
-  async setPresence(deviceId: string, presence: DevicePresence): Promise<void> {
-    await this.redis.set(this.key("presence", deviceId), JSON.stringify(presence), "PX", PRESENCE_TTL_MS);
+  async setPresence(deviceId: string, presence: DevicePresence, onlyIfSession?: string): Promise<boolean> {
+    const written = await this.redis.otpgateSetPresence(
+      this.key("presence", deviceId),
+      onlyIfSession ?? "",
+      presence.session ?? "",
+      JSON.stringify(presence),
+      PRESENCE_TTL_MS,
+    );
+    return written === 1;
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
     if (deviceIds.length === 0) return [];
-    const values = await this.redis.mget(deviceIds.map((id) => this.key("presence", id)));
-    return values.map((value) => (value ? (JSON.parse(value) as DevicePresence) : null));
+    const pipeline = this.redis.pipeline();
+    for (const id of deviceIds) pipeline.hget(this.key("presence", id), "data");
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([, value]) => (typeof value === "string" ? (JSON.parse(value) as DevicePresence) : null));
   }
 
   async reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean> {

@@ -114,7 +114,12 @@ export interface Store {
   listDevices(): Promise<DeviceRecord[]>;
   deleteDevice(id: string): Promise<boolean>;
 
-  setPresence(deviceId: string, presence: DevicePresence): Promise<void>;
+  /**
+   * Writes a device's presence; with `onlyIfSession`, only while the stored
+   * presence still belongs to that connection (false otherwise). Atomic, so a
+   * node closing an old connection cannot overwrite the state of a newer one.
+   */
+  setPresence(deviceId: string, presence: DevicePresence, onlyIfSession?: string): Promise<boolean>;
   /** Presence of each id, or null when the broker never saw it (or forgot it). */
   getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]>;
 

@@ -298,8 +298,15 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.saveDevice(a);
         expect(await store.getPresence([a.id, "dev_unknown"])).toEqual([null, null]);
         const online = { online: true, session: "s1", since: new Date().toISOString(), battery: 80, sims: [{ slot: 0 }] };
-        await store.setPresence(a.id, online);
+        expect(await store.setPresence(a.id, online)).toBe(true);
         expect(await store.getPresence([a.id])).toEqual([online]);
+        // An old connection's close cannot overwrite a newer connection's presence.
+        const newer = { ...online, session: "s2" };
+        expect(await store.setPresence(a.id, newer)).toBe(true);
+        expect(await store.setPresence(a.id, { ...online, online: false }, "s1")).toBe(false);
+        expect(await store.getPresence([a.id])).toEqual([newer]);
+        expect(await store.setPresence(a.id, { ...newer, online: false }, "s2")).toBe(true);
+        expect((await store.getPresence([a.id]))[0]?.online).toBe(false);
         await store.deleteDevice(a.id);
         expect(await store.getPresence([a.id])).toEqual([null]);
       });
