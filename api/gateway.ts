@@ -41,6 +41,8 @@ const { version } = createRequire(import.meta.url)("../package.json") as { versi
 
 /** How long a plain message may wait for a route before it is useless. */
 const MESSAGE_TTL_SECONDS = 3600;
+/** How long a stopping node lets deliveries under way finish before it closes the broker. */
+const SHUTDOWN_DRAIN_MS = 15_000;
 /** How often each node looks for jobs a crashed node left unsettled. */
 const REAP_INTERVAL_MS = 30_000;
 /** Each node confirms the phones it holds this often; a presence older than three rounds is stale. */
@@ -169,7 +171,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     onStateChange,
     onOutcome: (status, outcome) => metrics.deviceAcks.inc({ status, outcome }),
   });
-  broker.on("ack", (deviceId, ack) => void recordAck(deviceId, ack));
+  broker.on("ack", (deviceId, ack) => {
+    recordAck(deviceId, ack).catch((error: unknown) => logger.error({ err: error, device: deviceId, jobId: ack.id }, "could not record an ack"));
+  });
 
   const timeoutMs = config.providerTimeoutMs;
   const email = config.email ? createEmailProvider({ ...config.email, timeoutMs }) : undefined;
@@ -282,6 +286,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       clearInterval(reaper);
       presence.close();
       await http.close();
+      // Jobs under way finish first, while their phones can still ack; the broker goes last.
+      await Promise.race([dispatcher.drain(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_DRAIN_MS).unref())]);
       await broker.close();
       await dispatcher.drain();
       await presence.settle();
