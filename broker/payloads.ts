@@ -1,53 +1,170 @@
 /**
  * The MQTT payloads of DESIGN.md as zod schemas: what phones and publishers
  * send is checked here before anything acts on it.
+ *
+ * These are THE payload rules. The phone simulator (tools/phone-simulator/
+ * job-rules.ts, which uses the limits and helpers below) and the Android core
+ * (android-client/core: PayloadRules, Ack, DeviceStatus, IsoTime) apply the
+ * same ones, and the shared fixtures of test/fixtures/mqtt-payloads.json hold
+ * all three to one verdict per payload (test/android/payload-fixtures.test.ts).
+ * Change a rule here and the fixtures, the simulator and the Java core change
+ * with it.
  */
 import { z } from "zod";
 
-/** Generous for a status or an ack, small enough that no client can make the broker buffer much. */
-export const MAX_PAYLOAD_BYTES = 16 * 1024;
+/**
+ * One cap for every payload (jobs, cancels, acks, statuses, `sms/send`), in
+ * UTF-8 bytes: a job is an id, a number, a body of at most MAX_BODY_CHARS and a
+ * timestamp, far below this, and phones drop anything bigger before parsing it.
+ */
+export const MAX_PAYLOAD_BYTES = 8 * 1024;
+export const MAX_JOB_ID_CHARS = 128;
+/** Ten concatenated SMS segments, the usual carrier and Twilio ceiling. */
+export const MAX_BODY_CHARS = 1600;
+export const MAX_SIM_SLOT = 7;
+export const MAX_ERROR_CHARS = 200;
+export const MAX_SIMS = 8;
+export const MAX_APP_CHARS = 100;
+export const MAX_BATTERY = 100;
+export const MAX_SIGNAL = 4;
 
-const jobId = z.string().min(1).max(128);
-const isoTime = z.string().refine((value) => !Number.isNaN(Date.parse(value)), "must be an ISO-8601 time");
+/** E.164: a plus, a country code that does not start with 0, 7 to 15 digits in all. */
+export const E164 = /^\+[1-9]\d{6,14}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/**
+ * ISO 8601 with an explicit zone. A zoneless time is read as *local* time (by
+ * Date.parse and java.time alike), so a phone in another zone would disagree
+ * with the gateway about expiry by hours; bare dates and free-form text are
+ * refused for the same reason.
+ */
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
 
+/** Null when `id` may be a job id: 1..128 UTF-16 units, no control characters (they corrupt log lines). */
+export function jobIdProblem(id: unknown): string | null {
+  if (typeof id !== "string") return "must be a string";
+  if (id.length === 0 || id.length > MAX_JOB_ID_CHARS || CONTROL_CHARS.test(id)) {
+    return `must be 1 to ${MAX_JOB_ID_CHARS} characters without control characters`;
+  }
+  return null;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm, as IsoTime.java). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146097 + dayOfEra - 719468;
+}
+
+/**
+ * Epoch ms of a zone-qualified ISO 8601 time, or null. The field ranges are
+ * Date.parse's (V8), so for every time accepted here Date.parse gives the same
+ * instant: day 1..31 in any month, hour 24 only as 24:00:00.000, offsets up to
+ * ±23:59, digits beyond milliseconds truncated. IsoTime.parse in the Android
+ * core is the same function.
+ */
+export function parseIsoInstant(text: unknown): number | null {
+  if (typeof text !== "string") return null;
+  const m = ISO_INSTANT.exec(text);
+  if (!m) return null;
+  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number, number];
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  const millis = m[7] === undefined ? 0 : Number(`${m[7]}00`.slice(0, 3));
+  if (month < 1 || month > 12 || day < 1 || day > 31) return null;
+  if (minute > 59 || second > 59) return null;
+  if (hour > 24 || (hour === 24 && (minute !== 0 || second !== 0 || millis !== 0))) return null;
+  let offsetMinutes = 0;
+  if (m[9] !== undefined) {
+    const offsetHours = Number(m[10]);
+    const offsetMins = Number(m[11]);
+    if (offsetHours > 23 || offsetMins > 59) return null;
+    offsetMinutes = (offsetHours * 60 + offsetMins) * (m[9] === "-" ? -1 : 1);
+  }
+  const days = daysFromCivil(year, month, 1) + (day - 1);
+  return days * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offsetMinutes * 60_000;
+}
+
+const jobId = z.string().refine((value) => jobIdProblem(value) === null, `must be 1 to ${MAX_JOB_ID_CHARS} characters without control characters`);
+const isoTime = z.string().refine((value) => parseIsoInstant(value) !== null, "must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z");
+/** A member that must be absent; JSON has no undefined, so a null is present and refused. */
+const absent = (why: string) => z.never({ error: why }).optional();
+
+/**
+ * A job on `sms/out/<id>`. `cancel` may only be false ("not a cancel"): a
+ * payload with `cancel: true` is a cancel whatever else it carries, and any
+ * other value is refused.
+ */
 export const jobPayload = z.object({
   id: jobId,
-  to: z.string().regex(/^\+[1-9]\d{6,14}$/, "must be an E.164 number"),
-  body: z.string().min(1).max(1600),
+  to: z.string().regex(E164, "must be an E.164 number, e.g. +254700000001"),
+  body: z.string().min(1).max(MAX_BODY_CHARS),
   expiresAt: isoTime,
-  sim: z.number().int().min(0).max(7).optional(),
+  /** A SIM slot; absent means the phone's default SMS SIM (null is refused, not read as "no preference"). */
+  sim: z.number().int().min(0).max(MAX_SIM_SLOT).optional(),
+  cancel: z.literal(false).optional(),
 });
 
+/** A cancel on `sms/out/<id>`: `{id, cancel: true}`. Other members (job fields included) are ignored: the phone never sends it. */
 export const cancelPayload = z.object({ id: jobId, cancel: z.literal(true) });
 
-export const ackPayload = z.object({
-  id: jobId,
-  status: z.enum(["received", "sent", "delivered", "failed"]),
-  error: z.string().max(200).optional(),
-  at: isoTime,
-});
+const ackFields = { id: jobId, at: isoTime };
+/** An ack on `sms/ack/<id>`: `error` (1..200 characters) exactly when the status is `failed`. */
+export const ackPayload = z.discriminatedUnion("status", [
+  z.object({ ...ackFields, status: z.enum(["received", "sent", "delivered"]), error: absent("only a failed ack carries an error") }),
+  z.object({ ...ackFields, status: z.literal("failed"), error: z.string().min(1).max(MAX_ERROR_CHARS) }),
+]);
 
-export const deviceStatusPayload = z.object({
-  online: z.boolean(),
-  battery: z.number().min(0).max(100).optional(),
-  signal: z.number().min(0).max(4).optional(),
-  sims: z.array(z.unknown()).max(8).optional(),
-  app: z.string().max(100).optional(),
-  at: isoTime.optional(),
-});
+/**
+ * The retained status on `sms/device/<id>`. Every member but `online` is
+ * optional (a client may know only some of them); an offline status carries
+ * no battery, signal, SIMs or app.
+ */
+export const deviceStatusPayload = z.discriminatedUnion("online", [
+  z.object({
+    online: z.literal(true),
+    battery: z.number().int().min(0).max(MAX_BATTERY).optional(),
+    signal: z.number().int().min(0).max(MAX_SIGNAL).optional(),
+    sims: z.array(z.unknown()).max(MAX_SIMS).optional(),
+    app: z.string().max(MAX_APP_CHARS).optional(),
+    at: isoTime.optional(),
+  }),
+  z.object({
+    online: z.literal(false),
+    battery: absent("an offline status carries no battery"),
+    signal: absent("an offline status carries no signal"),
+    sims: absent("an offline status carries no sims"),
+    app: absent("an offline status carries no app"),
+    at: isoTime.optional(),
+  }),
+]);
 
 /** `sms/send`: routed like `POST /v1/messages`. */
-export const sendPayload = z.object({ id: jobId.optional(), to: z.string().min(3).max(32), body: z.string().min(1).max(1600) });
+export const sendPayload = z.object({ id: jobId.optional(), to: z.string().min(3).max(32), body: z.string().min(1).max(MAX_BODY_CHARS) });
 
 export type JobPayload = z.infer<typeof jobPayload>;
+export type CancelPayload = z.infer<typeof cancelPayload>;
 export type AckPayload = z.infer<typeof ackPayload>;
 export type DeviceStatusPayload = z.infer<typeof deviceStatusPayload>;
 
+/** Strict UTF-8, and a byte order mark is kept (so JSON.parse refuses it), as phones read payloads. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /** Parses JSON and a schema; the error says what was wrong, for the log. */
 export function parsePayload<T>(schema: z.ZodType<T>, payload: Buffer | string): { ok: true; value: T } | { ok: false; error: string } {
+  const size = typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > MAX_PAYLOAD_BYTES) return { ok: false, error: `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}` };
+  let text: string;
+  try {
+    text = typeof payload === "string" ? payload : utf8.decode(payload);
+  } catch {
+    return { ok: false, error: "not UTF-8" };
+  }
   let json: unknown;
   try {
-    json = JSON.parse(payload.toString());
+    json = JSON.parse(text);
   } catch {
     return { ok: false, error: "not JSON" };
   }

@@ -7,7 +7,7 @@
  * from the phone (a `cancel`, and no broker forwards it any more) so the
  * dispatcher can move on without the phone sending it too.
  */
-import type { AckPayload } from "../../broker/payloads.js";
+import { MAX_PAYLOAD_BYTES, jobPayload, type AckPayload, type JobPayload } from "../../broker/payloads.js";
 import { ProviderError, type SendReceipt } from "../providers/provider.js";
 import type { DevicePresence, DeviceRecord, Store } from "../store/store.js";
 import type { DeliveryRoute } from "./dispatcher.js";
@@ -15,7 +15,7 @@ import type { Job } from "./job-state.js";
 
 /** What the route needs of the broker (implemented by broker/mqtt-broker.ts). */
 export interface DeviceChannel {
-  publishJob(deviceId: string, job: { id: string; to: string; body: string; expiresAt: string }): Promise<void>;
+  publishJob(deviceId: string, job: JobPayload): Promise<void>;
   cancelJob(deviceId: string, jobId: string, keepUntil: number): Promise<void>;
   on(event: "clusterAck", listener: (deviceId: string, ack: AckPayload) => void): unknown;
   on(event: "transportAck", listener: (deviceId: string, jobId: string) => void): unknown;
@@ -39,6 +39,25 @@ export function isOnline(presence: DevicePresence | null, now: number, staleMs: 
 
 export function prefixMatches(device: DeviceRecord, to: string): boolean {
   return device.prefixes.some((prefix) => to.startsWith(prefix));
+}
+
+/**
+ * The `sms/out/<id>` payload of a job, or why a phone would refuse it. Phones
+ * apply broker/payloads.ts to the letter, so the gateway checks what it is about
+ * to publish by the same rules: `expiresAt` is rewritten as toISOString (UTC, Z),
+ * and a job no phone would take (a body over 1600 characters, a payload over
+ * 8 KiB once JSON-escaped) fails this route at once instead of waiting for
+ * acks that never come.
+ */
+export function phoneJobPayload(job: Pick<Job, "id" | "to" | "expiresAt">, text: string): { ok: true; payload: JobPayload } | { ok: false; reason: string } {
+  const expiry = Date.parse(job.expiresAt);
+  if (!Number.isFinite(expiry)) return { ok: false, reason: "the job's expiry is not a time" };
+  const payload = { id: job.id, to: job.to ?? "", body: text, expiresAt: new Date(expiry).toISOString() };
+  const checked = jobPayload.safeParse(payload);
+  if (!checked.success) return { ok: false, reason: checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
+  const size = Buffer.byteLength(JSON.stringify(checked.data));
+  if (size > MAX_PAYLOAD_BYTES) return { ok: false, reason: `the payload would be ${size} bytes, over ${MAX_PAYLOAD_BYTES}` };
+  return { ok: true, payload: checked.data };
 }
 
 interface Waiter {
@@ -87,6 +106,9 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
 
     deliver(job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt> {
       const deviceId = target.slice("device:".length);
+      const built = phoneJobPayload(job, text);
+      // Nothing was published, so there is nothing to take back; another route may carry it.
+      if (!built.ok) return Promise.reject(new ProviderError(`no phone would take this job: ${built.reason}`, "permanent", "device:invalid_job"));
       return new Promise<SendReceipt>((resolve, reject) => {
         let settled = false;
         let timer: NodeJS.Timeout | undefined;
@@ -120,7 +142,7 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
         });
         deadline(options.transportAckTimeoutMs, "device:no_transport_ack", "the phone did not acknowledge the job");
         options.channel
-          .publishJob(deviceId, { id: job.id, to: job.to!, body: text, expiresAt: job.expiresAt })
+          .publishJob(deviceId, built.payload)
           .catch((error: unknown) => finish(new ProviderError(`publish failed: ${(error as Error).message}`, "transient", "device:publish")));
       });
     },

@@ -30,11 +30,12 @@ describe("parseOutboundPayload", () => {
     });
   });
 
-  it("keeps an optional sim slot, and reads a null sim as no preference", () => {
+  it("keeps an optional sim slot, and refuses a null one (absent is the default SIM; null is not a slot)", () => {
     const withSim = parseOutboundPayload(JSON.stringify({ ...validJob, sim: 1 }));
     expect(withSim.ok && withSim.message.kind === "job" && withSim.message.job.sim).toBe(1);
-    const nullSim = parseOutboundPayload(JSON.stringify({ ...validJob, sim: null }));
-    expect(nullSim.ok && nullSim.message.kind === "job" && "sim" in nullSim.message.job).toBe(false);
+    const noSim = parseOutboundPayload(JSON.stringify(validJob));
+    expect(noSim.ok && noSim.message.kind === "job" && "sim" in noSim.message.job).toBe(false);
+    expect(parseOutboundPayload(JSON.stringify({ ...validJob, sim: null }))).toMatchObject({ ok: false, reason: expect.stringMatching(/sim/) });
   });
 
   it("reads a cancel, even from bytes", () => {
@@ -61,6 +62,10 @@ describe("parseOutboundPayload", () => {
     ["an id with a newline", JSON.stringify({ ...validJob, id: "a\nb" }), /id/],
     ["a missing to", JSON.stringify({ ...validJob, to: undefined }), /to must/],
     ["a to with letters", JSON.stringify({ ...validJob, to: "+2547abc" }), /to must/],
+    ["a to without the plus", JSON.stringify({ ...validJob, to: "254700000001" }), /E\.164/],
+    ["an id of 129 characters", JSON.stringify({ ...validJob, id: "x".repeat(129) }), /id/],
+    ["an expiresAt in words", JSON.stringify({ ...validJob, expiresAt: "Jan 1 2030 12:05 GMT" }), /expiresAt/],
+    ["a byte order mark", Buffer.from(`\uFEFF${JSON.stringify(validJob)}`), /not JSON/],
     ["a number as body", JSON.stringify({ ...validJob, body: 123456 }), /body/],
     ["an empty body", JSON.stringify({ ...validJob, body: "" }), /body/],
     ["a 1601-character body", JSON.stringify({ ...validJob, body: "x".repeat(1601) }), /body/],

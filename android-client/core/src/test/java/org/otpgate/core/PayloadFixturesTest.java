@@ -1,0 +1,109 @@
+package org.otpgate.core;
+
+import static org.junit.Assert.assertEquals;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.junit.runners.Parameterized;
+import org.junit.runners.Parameterized.Parameters;
+
+/**
+ * Every fixture of test/fixtures/mqtt-payloads.json through the core's parsers,
+ * which must reach the fixture's verdict: the same file that
+ * test/android/payload-fixtures.test.ts runs through the server's schemas and
+ * the phone simulator's rules. One JUnit test per fixture.
+ *
+ * {@link #main} prints the core's verdict on every fixture instead, one JSON
+ * line each ({"fixture":"kind: name","accepted":true|false}), for
+ * payload-fixtures.test.ts to set beside the gateway's and the simulator's
+ * (scripts/jvm-test.sh --fixture-verdicts).
+ */
+@RunWith(Parameterized.class)
+public class PayloadFixturesTest {
+    private final Map<String, Object> fixture;
+
+    public PayloadFixturesTest(String label, Map<String, Object> fixture) {
+        this.fixture = fixture;
+    }
+
+    /** -Dotpgate.fixtures (set by scripts/jvm-test.sh and Gradle), else found from the working directory. */
+    static File fixturesFile() {
+        String configured = System.getProperty("otpgate.fixtures");
+        if (configured != null) return new File(configured);
+        for (String candidate : new String[] {"test/fixtures/mqtt-payloads.json", "../test/fixtures/mqtt-payloads.json", "../../test/fixtures/mqtt-payloads.json"}) {
+            File file = new File(candidate);
+            if (file.exists()) return file;
+        }
+        throw new IllegalStateException("test/fixtures/mqtt-payloads.json not found; pass -Dotpgate.fixtures=<path>");
+    }
+
+    @Parameters(name = "{0}")
+    public static Collection<Object[]> fixtures() throws IOException, Json.SyntaxException {
+        String text = new String(Files.readAllBytes(fixturesFile().toPath()), StandardCharsets.UTF_8);
+        List<Object[]> out = new ArrayList<>();
+        for (Object item : (List<?>) Json.asObject(Json.parse(text)).get("fixtures")) {
+            Map<String, Object> fixture = Json.asObject(item);
+            out.add(new Object[] {fixture.get("kind") + ": " + fixture.get("name"), fixture});
+        }
+        if (out.size() < 30) throw new IllegalStateException("only " + out.size() + " fixtures");
+        return out;
+    }
+
+    /** A string payload is the exact text; anything else is sent as JSON.stringify of it. */
+    private static String payload(Map<String, Object> fixture) {
+        Object payload = fixture.get("payload");
+        return payload instanceof String ? (String) payload : Json.stringify(payload);
+    }
+
+    static boolean accepted(Map<String, Object> fixture) {
+        String text = payload(fixture);
+        switch ((String) fixture.get("kind")) {
+            case "job": {
+                Parsed<OutboundMessage> parsed = PayloadRules.parseOutbound(text);
+                return parsed.isOk() && parsed.value().kind == OutboundMessage.Kind.JOB;
+            }
+            case "cancel": {
+                Parsed<OutboundMessage> parsed = PayloadRules.parseOutbound(text);
+                return parsed.isOk() && parsed.value().kind == OutboundMessage.Kind.CANCEL;
+            }
+            case "ack":
+                return Ack.parse(text).isOk();
+            case "status":
+                return DeviceStatus.validate(text).isOk();
+            case "provisioning":
+                try {
+                    Provisioning.parse(text);
+                    return true;
+                } catch (Provisioning.InvalidException e) {
+                    return false;
+                }
+            default:
+                throw new IllegalStateException("unknown kind " + fixture.get("kind"));
+        }
+    }
+
+    @Test
+    public void verdict() {
+        assertEquals(String.valueOf(fixture.get("why")), fixture.get("valid"), accepted(fixture));
+    }
+
+    /** The core's verdict on every fixture, one JSON line each on stdout. */
+    @SuppressWarnings("unchecked")
+    public static void main(String[] args) throws IOException, Json.SyntaxException {
+        for (Object[] row : fixtures()) {
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("fixture", row[0]);
+            line.put("accepted", accepted((Map<String, Object>) row[1]));
+            System.out.println(Json.stringify(line));
+        }
+    }
+}

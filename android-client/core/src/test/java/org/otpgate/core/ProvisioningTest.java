@@ -1,0 +1,167 @@
+package org.otpgate.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.UnsupportedEncodingException;
+import java.net.URLEncoder;
+import org.junit.Test;
+
+/** The cases of test/phone-simulator/provisioning.test.ts, against the Java parser. */
+public class ProvisioningTest {
+    private static final String FP = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+    /** What broker/provisioning.ts's buildProvisioningUri returned for these fields. */
+    private static final String BUILT_BY_THE_SERVER = "otpgate://provision?v=1&mqtt=mqtts%3A%2F%2Fgateway.example.com%3A8883&id=dev_7f3a"
+            + "&token=s3cr3t%26token%3Dwith%3Fodd%2Fchars+%C3%A9%2B&fp=AB%3ACD%3AEF%3A01%3A23%3A45%3A67%3A89%3AAB%3ACD%3AEF%3A01%3A23%3A45"
+            + "%3A67%3A89%3AAB%3ACD%3AEF%3A01%3A23%3A45%3A67%3A89%3AAB%3ACD%3AEF%3A01%3A23%3A45%3A67%3A89"
+            + "&ca=https%3A%2F%2Fgateway.example.com%2Fv1%2Fca.pem%3Fx%3D1%26y%3D2";
+
+    private static String uri(String... pairs) {
+        StringBuilder out = new StringBuilder("otpgate://provision?");
+        try {
+            for (int i = 0; i < pairs.length; i += 2) {
+                if (i > 0) out.append('&');
+                out.append(pairs[i]).append('=').append(URLEncoder.encode(pairs[i + 1], "UTF-8"));
+            }
+        } catch (UnsupportedEncodingException e) {
+            throw new AssertionError(e);
+        }
+        return out.toString();
+    }
+
+    /** The base parameters with one replaced (or added). */
+    private static String with(String name, String value) {
+        String[] base = {"v", "1", "mqtt", "mqtts://gateway.example.com:8883", "id", "dev_7f3a", "token", "tok", "fp", FP};
+        String[] pairs = base;
+        boolean replaced = false;
+        for (int i = 0; i < base.length; i += 2) {
+            if (base[i].equals(name)) {
+                pairs[i + 1] = value;
+                replaced = true;
+            }
+        }
+        if (!replaced) {
+            pairs = new String[base.length + 2];
+            System.arraycopy(base, 0, pairs, 0, base.length);
+            pairs[base.length] = name;
+            pairs[base.length + 1] = value;
+        }
+        return uri(pairs);
+    }
+
+    private static void refused(String uri, String messagePart) {
+        try {
+            Provisioning.parse(uri);
+            fail("accepted " + uri);
+        } catch (Provisioning.InvalidException e) {
+            assertTrue(e.getMessage() + " should say " + messagePart, e.getMessage().contains(messagePart));
+        }
+    }
+
+    @Test
+    public void readsAUriTheServerBuilt() throws Exception {
+        Provisioning p = Provisioning.parse(BUILT_BY_THE_SERVER);
+        assertEquals("mqtts://gateway.example.com:8883", p.mqttUrl);
+        assertEquals("dev_7f3a", p.deviceId);
+        assertEquals("s3cr3t&token=with?odd/chars é+", p.token);
+        assertEquals(FP, p.caFingerprint);
+        assertEquals("https://gateway.example.com/v1/ca.pem?x=1&y=2", p.caUrl);
+        assertEquals("ssl://gateway.example.com:8883", p.broker().pahoUri());
+        assertEquals("gateway.example.com", p.broker().certificateName());
+    }
+
+    @Test
+    public void leavesCaOutWhenThereIsNone() throws Exception {
+        assertNull(Provisioning.parse(with("v", "1")).caUrl);
+        assertNull(Provisioning.parse(with("ca", "")).caUrl);
+    }
+
+    @Test
+    public void normalizesTheFingerprintSpelling() throws Exception {
+        assertEquals(FP, Provisioning.parse(with("fp", FP.replace(":", "").toLowerCase())).caFingerprint);
+    }
+
+    @Test
+    public void acceptsAHandWrittenUriWithRawColonsSpacesAroundAndUnknownParameters() throws Exception {
+        Provisioning p = Provisioning.parse("  otpgate://provision?v=1&mqtt=mqtts://h:8883&id=d1&token=t&fp=" + FP + "&future=1\n");
+        assertEquals("mqtts://h:8883", p.mqttUrl);
+        assertEquals("d1", p.deviceId);
+        assertEquals("t", p.token);
+        assertNull(p.caUrl);
+        assertTrue(Provisioning.parse("otpgate://provision/?v=1&mqtt=mqtts://h&id=d1&token=t&fp=" + FP + "#x").broker().port == 8883);
+    }
+
+    @Test
+    public void handlesIpv6BrokersAndDefaultPorts() throws Exception {
+        BrokerAddress v6 = Provisioning.parse(with("mqtt", "mqtts://[::1]:9883")).broker();
+        assertEquals("ssl://[::1]:9883", v6.pahoUri());
+        assertEquals("::1", v6.certificateName());
+        assertEquals(8883, Provisioning.parse(with("mqtt", "mqtts://broker.lan")).broker().port);
+    }
+
+    @Test
+    public void refusesWhatTheServerRefuses() {
+        refused("hello", "not a URI");
+        refused("https://provision?v=1", "not an otpgate provisioning URI");
+        refused("otpgate://other?v=1", "not an otpgate provisioning URI");
+        refused("otpgate://PROVISION?v=1", "not an otpgate provisioning URI");
+        refused("otpgate://provision/x?v=1", "not an otpgate provisioning URI");
+        refused("otpgate:provision?v=1", "not an otpgate provisioning URI");
+        refused(with("v", ""), "parameter v is missing");
+        refused(with("v", "2"), "unsupported provisioning version v=2");
+        refused(with("mqtt", ""), "parameter mqtt is missing");
+        refused(with("mqtt", "mqtt://h:1883"), "mqtts://");
+        refused(with("mqtt", "ssl://h:8883"), "mqtts://");
+        refused(with("mqtt", "::"), "mqtt is not a URL");
+        refused(with("mqtt", "mqtts://h:99999"), "mqtt is not a URL");
+        refused(with("mqtt", "mqtts://:8883"), "mqtt is not a URL");
+        refused(with("mqtt", "mqtts://h h"), "mqtt is not a URL");
+        refused(with("mqtt", "mqtts:h"), "no host");
+        refused(with("mqtt", "mqtts://u:p@h:8883"), "credentials");
+        refused(with("mqtt", "mqtts://:p@h:8883"), "credentials");
+        refused(with("id", ""), "parameter id is missing");
+        refused(with("id", "a/b"), "id: a device id");
+        refused(with("id", "a+b"), "id: a device id");
+        refused(with("id", new String(new char[65]).replace('\0', 'x')), "id: a device id");
+        refused(with("token", ""), "parameter token is missing");
+        refused(with("token", new String(new char[513]).replace('\0', 't')), "token must be 1 to 512");
+        refused(with("fp", ""), "parameter fp is missing");
+        refused(with("fp", "AB:CD"), "fp must be a SHA-256 fingerprint");
+        refused(with("ca", "file:///etc/ca.pem"), "ca must be an http or https URL");
+        refused(with("ca", "ftp://h/ca.pem"), "ca must be an http or https URL");
+        refused(with("ca", "http://1.2.3.256/ca.pem"), "ca is not a URL");
+        refused(with("ca", "not a url"), "ca is not a URL");
+    }
+
+    @Test
+    public void acceptsEdgeSpellingsTheServerAccepts() throws Exception {
+        assertEquals("mqtts://@h", Provisioning.parse(with("mqtt", "mqtts://@h")).mqttUrl);
+        assertEquals("MQTTS://H:1", Provisioning.parse(with("mqtt", "MQTTS://H:1")).mqttUrl);
+        assertEquals("http:host/ca.pem", Provisioning.parse(with("ca", "http:host/ca.pem")).caUrl);
+        assertEquals("http://999/ca.pem", Provisioning.parse(with("ca", "http://999/ca.pem")).caUrl);
+        assertEquals("t%zz", Provisioning.parse(uri("v", "1", "mqtt", "mqtts://h", "id", "d", "fp", FP).replace("?", "?token=t%zz&")).token);
+        assertEquals(512, Provisioning.parse(with("token", new String(new char[512]).replace('\0', 't'))).token.length());
+    }
+
+    @Test
+    public void refusesARepeatedParameterRatherThanGuessing() {
+        refused(with("v", "1") + "&id=other", "parameter id appears 2 times");
+        refused(with("v", "1") + "&v=1", "parameter v appears 2 times");
+    }
+
+    @Test
+    public void neverRepeatsTheTokenInAnErrorOrInToString() throws Exception {
+        String secret = "very-secret-token";
+        try {
+            Provisioning.parse(with("token", secret).replace("fp=", "fp=nope"));
+            fail("accepted a bad fingerprint");
+        } catch (Provisioning.InvalidException e) {
+            assertFalse(e.getMessage().contains(secret));
+        }
+        assertFalse(Provisioning.parse(with("token", secret)).toString().contains(secret));
+    }
+}
