@@ -77,6 +77,8 @@ export interface ListenOptions {
 export class MqttBroker extends EventEmitter<BrokerEvents> {
   private readonly principals = new WeakMap<Client, MqttPrincipal>();
   private readonly sessions = new WeakMap<Client, string>();
+  /** The will each CONNECT carried, checked once we know who sent it. */
+  private readonly wills = new WeakMap<Client, { topic: string; payload?: Buffer | string }>();
   /** Jobs the gateway has taken back: never forward them, even from an offline queue. */
   private readonly revoked = new Map<string, number>();
   private readonly servers: NetServer[] = [];
@@ -127,9 +129,21 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   private install(): void {
     const { aedes } = this;
 
+    // A will may be published long after CONNECT by a node that no longer holds the client (another
+    // node of a cluster, or this one after a crash), which cannot check it then: check it at CONNECT.
+    aedes.preConnect = (client, packet, done) => {
+      if (packet.will) this.wills.set(client, packet.will);
+      done(null, true);
+    };
+
     aedes.authenticate = (client, username, password, done) => {
       this.options.authenticate(client.id, username, password).then(
         (result) => {
+          const willProblem = result.ok ? checkWill(result.principal, this.wills.get(client)) : undefined;
+          if (willProblem) {
+            this.refuse("connection", `${willProblem} (client ${client.id}, user ${username ?? "none"})`, client);
+            return done(Object.assign(new Error(willProblem), { returnCode: 5 }) as Parameters<typeof done>[0], false);
+          }
           if (result.ok) {
             this.principals.set(client, result.principal);
             this.sessions.set(client, `${aedes.id}:${randomUUID()}`);
@@ -147,7 +161,7 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     };
 
     aedes.authorizePublish = (client, packet, done) => {
-      // No client: the broker publishing a will on its own; it was authorised when it was set.
+      // No client: the broker publishing a will on its own; it was authorised when it was set (at CONNECT).
       if (!client) return done(null);
       const principal = this.principals.get(client);
       if (!principal) return done(new Error("not authenticated"));
@@ -198,8 +212,11 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     aedes.on("clientError", (client, error) => this.options.logger.info({ client: client.id, err: error.message }, "mqtt: client error"));
 
     // Transport ack: the phone's PUBACK for a job. Only this node sees it, so tell the cluster.
-    aedes.on("ack", (packet, client) => {
-      if (!("topic" in packet) || !packet.topic) return;
+    aedes.on("ack", (acked, client) => {
+      // Aedes passes `undefined` for a PUBACK that matches nothing it sent (a repeat, or a client's
+      // invention); a throw here is an unhandled rejection, which ends the process.
+      const packet = acked as typeof acked | undefined;
+      if (!packet || !("topic" in packet) || !packet.topic) return;
       const topic = parseTopic(packet.topic);
       if (topic?.kind !== "out" || !packet.payload) return;
       const job = parsePayload(jobPayload, packet.payload as Buffer);
@@ -348,6 +365,16 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   }
 }
 
+/** Why a client may not leave this will, if it may not: the same rules as its publishes. */
+function checkWill(principal: MqttPrincipal, will: { topic: string; payload?: Buffer | string } | undefined): string | undefined {
+  if (!will) return undefined;
+  const decision = canPublish(principal, will.topic);
+  if (!decision.allowed) return `will refused: ${decision.reason}`;
+  const size = typeof will.payload === "string" ? Buffer.byteLength(will.payload) : (will.payload?.length ?? 0);
+  if (size > MAX_PAYLOAD_BYTES) return `will refused: payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`;
+  return undefined;
+}
+
 /** Redis-backed emitter and persistence, so every node's broker sees one cluster of clients. */
 async function redisBackends(url: string, logger: FastifyBaseLogger) {
   const { default: createEmitter } = await import("mqemitter-redis");
@@ -359,6 +386,18 @@ async function redisBackends(url: string, logger: FastifyBaseLogger) {
     return connection;
   });
   const [subConn, pubConn, conn] = connections as [Redis, Redis, Redis];
+  // The emitter closes them with quit() and drops the promise, which rejects ("Connection is closed.")
+  // when Redis hangs up before its reply is read: unheard, that rejection ends the process mid-shutdown.
+  for (const connection of [subConn, pubConn]) {
+    const quit = connection.quit.bind(connection) as () => Promise<"OK">;
+    Object.assign(connection, {
+      quit: () => {
+        const quitting = quit();
+        quitting.catch(() => {});
+        return quitting;
+      },
+    });
+  }
   const mq = createEmitter({ subConn, pubConn });
   // The emitter re-emits connection errors on `state`; unheard, they would crash the process.
   (mq as unknown as { state: EventEmitter }).state.on("error", () => {});

@@ -1,3 +1,4 @@
+import { Agent as HttpAgent } from "node:http";
 import twilio from "twilio";
 import type RequestClient from "twilio/lib/base/RequestClient.js";
 import { ProviderError, abortable, maskNumbers, timeoutError, type SmsProvider } from "./provider.js";
@@ -38,6 +39,13 @@ class OtpgateRequestClient extends twilio.RequestClient {
     private readonly apiBase: string | undefined,
   ) {
     super({ timeout: timeoutMs, autoRetry: false });
+    // The library pools only https (its agent: 20 sockets per host, 100 in all). An http:// base
+    // fell to Node's global agent, which has no socket limit: a burst of jobs opened one new
+    // connection per message at once, and under load many took seconds to set up, so sends that
+    // the API had accepted timed out (test/load/phones-load.test.ts). Same pool as https here.
+    if (apiBase?.startsWith("http:")) {
+      this.axios.defaults.httpAgent = new HttpAgent({ keepAlive: true, timeout: timeoutMs, maxSockets: 20, maxTotalSockets: 100, maxFreeSockets: 5 });
+    }
   }
 
   override request<TData>(opts: RequestClient.RequestOptions<TData>) {
