@@ -175,6 +175,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
         this.refuse(`publish to ${packet.topic}`, `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`, client);
         return done(new Error("payload too large"));
       }
+      // A retained job would be replayed to the phone on every subscribe.
+      if (parseTopic(packet.topic)?.kind === "out") packet.retain = false;
       done(null);
     };
 
@@ -200,7 +202,12 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       return packet;
     };
 
+    // Aedes raises its own failures here (e.g. a persistence sweep while Redis is away); unheard, they end the process.
+    (aedes as EventEmitter).on("error", (error: Error) => this.options.logger.error({ err: error.message }, "mqtt: broker error"));
+
     aedes.on("clientReady", (client) => {
+      // A connection can close during its offline-queue drain and still report ready afterwards.
+      if (client.closed) return;
       const principal = this.principals.get(client);
       if (principal?.kind === "device") this.emit("deviceConnected", principal.deviceId, this.sessions.get(client)!);
     });
@@ -220,7 +227,9 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       const topic = parseTopic(packet.topic);
       if (topic?.kind !== "out" || !packet.payload) return;
       const job = parsePayload(jobPayload, packet.payload as Buffer);
-      if (job.ok) this.signal({ type: "transport", deviceId: client.id, jobId: job.value.id });
+      // Credit the PUBACK to the device that authenticated, never to a bare client id.
+      const principal = this.principals.get(client);
+      if (job.ok && principal?.kind === "device") this.signal({ type: "transport", deviceId: principal.deviceId, jobId: job.value.id });
     });
 
     aedes.on("publish", (packet, client) => this.onPublish(packet, client));
@@ -347,7 +356,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
 
   /** MQTT over WebSocket on the HTTP server, at `path`. */
   attachWebSocket(http: HttpServer, path = "/mqtt"): void {
-    const wss = new WebSocketServer({ noServer: true });
+    // ws would otherwise buffer frames of up to 100 MB before MQTT sees them.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
     this.webSockets = wss;
     http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (new URL(request.url ?? "/", "http://localhost").pathname !== path) return;
@@ -401,7 +411,8 @@ async function redisBackends(url: string, logger: FastifyBaseLogger) {
   const mq = createEmitter({ subConn, pubConn });
   // The emitter re-emits connection errors on `state`; unheard, they would crash the process.
   (mq as unknown as { state: EventEmitter }).state.on("error", () => {});
-  const persistence = createPersistence({ conn });
+  // Queued jobs carry OTP texts: they must not outlive their use in Redis (an hour is longer than any OTP).
+  const persistence = createPersistence({ conn, packetTTL: () => 3600 });
   return {
     mq,
     persistence,
