@@ -108,7 +108,7 @@ export const otpView = z.object({
   delivery: delivery.extend({ attempts: z.array(attempt) }),
 });
 
-export const idParams = z.object({ id: z.string().min(1).max(64) });
+export const idParams = z.object({ id: z.string().min(1).max(128) });
 
 const messageFields = {
   to: phoneNumber,
