@@ -31,11 +31,9 @@ import { Worker } from "node:worker_threads";
 import Fastify from "fastify";
 import { loadConfig } from "../api/config/config.js";
 import { createGateway, type Gateway } from "../api/gateway.js";
+import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, median } from "./bench-setup.js";
 import type { LoadResult, Request } from "./load-client.js";
 
-const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
-/** Limits far above anything a loopback run can reach, so no request is throttled. */
-const UNLIMITED = "1000000000";
 
 const { values: args } = parseArgs({
   options: {
@@ -146,24 +144,17 @@ async function startOtpgate(name: string, smtpUrl: string, extraEnv: Record<stri
   const dataDir = mkdtempSync(path.join(tmpdir(), `otpgate-bench-${name}-`));
   closers.push({ name: `${name} data dir`, close: async () => rmSync(dataDir, { recursive: true, force: true }) });
   // Built from scratch, not from process.env, so the caller's environment cannot change the setup.
-  const result = loadConfig({
-    DATA_DIR: dataDir,
-    ADMIN_API_KEY: ADMIN_KEY,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    LOG_LEVEL: "silent",
-    RATE_LIMIT_PER_IP: UNLIMITED,
-    RATE_LIMIT_PER_KEY: UNLIMITED,
-    OTP_MAX_SENDS_PER_HOUR: UNLIMITED,
-    // Capacity, not load shedding, is measured here: the mail backlog is timed instead
-    // (backpressure has its own test, test/delivery/backpressure.test.ts).
-    DISPATCH_MAX_IN_FLIGHT: UNLIMITED,
-    OTP_RESEND_COOLDOWN_SECONDS: "0",
-    FAILOVER_ORDER: "email",
-    SMTP_URL: smtpUrl,
-    EMAIL_FROM: "bench@otpgate.example.com",
-    ...extraEnv,
-  });
+  // The mail backlog is timed instead of shed.
+  const result = loadConfig(
+    benchGatewayEnv(dataDir, {
+      OTP_MAX_SENDS_PER_HOUR: UNLIMITED,
+      OTP_RESEND_COOLDOWN_SECONDS: "0",
+      FAILOVER_ORDER: "email",
+      SMTP_URL: smtpUrl,
+      EMAIL_FROM: "bench@otpgate.example.com",
+      ...extraEnv,
+    }),
+  );
   if (!result.ok) throw new Error(`bad ${name} config: ${result.problems.join("; ")}`);
   // Process metrics off: two gateways share this process (as in the tests).
   const gateway = await createGateway(result.config, { defaultMetrics: false, redisKeyPrefix: "bench:" });
@@ -185,12 +176,6 @@ function check(scenario: string, result: LoadResult): void {
   if (result.errors > 0) problems.push(`${scenario}: ${result.errors} connection errors or timeouts`);
   for (const [status, count] of Object.entries(result.unexpectedStatus)) problems.push(`${scenario}: ${count} × HTTP ${status}`);
   if (result.badBodies > 0) problems.push(`${scenario}: ${result.badBodies} replies with the right status but the wrong body`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 type Client = ReturnType<typeof startClient>;

@@ -42,9 +42,8 @@ import { MAX_PAYLOAD_BYTES } from "../broker/payloads.js";
 import type { DeviceRecord } from "../api/store/store.js";
 import { forkTs, type RpcChild } from "./ipc.js";
 import type { Credentials, LoadReport } from "./phone-channel-client.js";
+import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, median } from "./bench-setup.js";
 
-const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
-const UNLIMITED = "1000000000";
 const MOSQUITTO_CANDIDATES = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"];
 
 const { values: args } = parseArgs({
@@ -154,11 +153,6 @@ function fork(file: string): RpcChild {
   return child;
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 /** Nearest-rank percentile of an ascending array. */
 const percentile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 
@@ -192,19 +186,12 @@ async function withCpu(items: number, work: () => Promise<Sample>): Promise<Samp
 async function partA(): Promise<void> {
   console.log(`\n(a) end to end: ${PHONES} phones over TLS, ${CONCURRENCY} jobs in flight, ${JOBS} jobs per run, phone latency ${LATENCY_MS} ms`);
   const dataDir = tempDir("a");
-  const result = loadConfig({
-    DATA_DIR: dataDir,
-    ADMIN_API_KEY: ADMIN_KEY,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    LOG_LEVEL: "silent",
-    RATE_LIMIT_PER_IP: UNLIMITED,
-    RATE_LIMIT_PER_KEY: UNLIMITED,
-    // Capacity, not load shedding: the closed loop bounds the work in flight.
-    DISPATCH_MAX_IN_FLIGHT: UNLIMITED,
-    // Phones only: a job a phone does not send fails and is reported, instead of hiding in a cloud route.
-    FAILOVER_ORDER: "device",
-  });
+  const result = loadConfig(
+    benchGatewayEnv(dataDir, {
+      // Phones only: a job a phone does not send fails and is reported, instead of hiding in a cloud route.
+      FAILOVER_ORDER: "device",
+    }),
+  );
   if (!result.ok) throw new Error(`bad config: ${result.problems.join("; ")}`);
   const gateway = await createGateway(result.config, { logger: pino({ level: "silent" }), defaultMetrics: false });
   closers.push({ name: "gateway (a)", close: () => gateway.close() });
