@@ -245,7 +245,7 @@ describe("bad input", () => {
     });
 
     it("an id longer than allowed → 400, not 404 or 500", async () => {
-      const reply = await gw.call("GET", `/v1/otp/${"a".repeat(65)}`);
+      const reply = await gw.call("GET", `/v1/otp/${"a".repeat(129)}`);
       expect(reply.status).toBe(400);
       expectEnvelope(reply.json, "invalid_request");
     });
