@@ -88,7 +88,7 @@ export const issuedOtp = z.object({
 
 export const verifyOtpBody = z
   .strictObject({
-    id: z.string().min(1).max(64).optional(),
+    id: z.string().min(1).max(128).optional(),
     userId: userId.optional(),
     to: phoneNumber.optional(),
     email: emailAddress.optional(),

@@ -49,6 +49,8 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimitBytes,
+    // Job ids from MQTT publishers may be up to 128 characters; Fastify's default cuts path parameters at 100.
+    maxParamLength: 200,
     // Behind a proxy, set trustProxy in front of this; by default the socket address is the client.
     trustProxy: false,
   }).withTypeProvider<ZodTypeProvider>();
