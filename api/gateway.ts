@@ -28,7 +28,6 @@ import { PresenceTracker } from "./devices/presence-tracker.js";
 import { buildHttpServer } from "./http/server.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { OtpService } from "./otp/otp-service.js";
-import { otpEmail } from "./otp/templates.js";
 import { createAfricasTalkingProvider } from "./providers/africastalking-provider.js";
 import { createEmailProvider } from "./providers/email-provider.js";
 import { createTwilioProvider } from "./providers/twilio-provider.js";
@@ -180,7 +179,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const cloudRoutes: DeliveryRoute[] = [];
   if (config.twilio) cloudRoutes.push(smsRoute(createTwilioProvider({ ...config.twilio, timeoutMs })));
   if (config.africasTalking) cloudRoutes.push(smsRoute(createAfricasTalkingProvider({ ...config.africasTalking, timeoutMs })));
-  if (email) cloudRoutes.push(emailRoute(email, otpEmail({ code: "", appName: config.otp.appName, ttlSeconds: 60 }).subject));
+  if (email) cloudRoutes.push(emailRoute(email, config.otp.appName));
   const breakerLogger = logger.child({ component: "breaker" });
   const routes = [
     deviceRoute({ store, channel: broker, ...config.device, presenceStaleMs: 3 * PRESENCE_REFRESH_MS }),

@@ -24,14 +24,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
-import { availableParallelism, constants, tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import Fastify from "fastify";
 import { loadConfig } from "../api/config/config.js";
 import { createGateway, type Gateway } from "../api/gateway.js";
-import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, median } from "./bench-setup.js";
+import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, median, onClose, runBench, stopChild } from "./bench-setup.js";
 import type { LoadResult, Request } from "./load-client.js";
 
 
@@ -53,14 +53,6 @@ const positive = (name: string, raw: string): number => {
 const RUNS = positive("runs", args.runs);
 const SECONDS = positive("seconds", args.seconds);
 const CONNECTIONS = positive("connections", args.connections);
-
-/** Closed in reverse order at the end, on failure and on Ctrl-C. */
-const closers: { name: string; close: () => Promise<unknown> }[] = [];
-async function closeAll(): Promise<void> {
-  for (let closer = closers.pop(); closer; closer = closers.pop()) {
-    await closer.close().catch((error: unknown) => console.error(`closing ${closer!.name}: ${String(error)}`));
-  }
-}
 
 function startClient() {
   // tsx's loader does not reach worker threads on Node 20, so the worker loads the .ts file
@@ -125,24 +117,16 @@ async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
   return { url: `redis://127.0.0.1:${port}`, child };
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
-}
-
 async function startBaseline(): Promise<string> {
   const app = Fastify({ logger: false });
   app.post("/echo", async () => ({ ok: true, id: "0f8fad5b-d9cb-469f-a165-70867728950e", status: "pending" }));
-  closers.push({ name: "baseline fastify", close: () => app.close() });
+  onClose("baseline fastify", () => app.close());
   return app.listen({ port: 0, host: "127.0.0.1" });
 }
 
 async function startOtpgate(name: string, smtpUrl: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; gateway: Gateway }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), `otpgate-bench-${name}-`));
-  closers.push({ name: `${name} data dir`, close: async () => rmSync(dataDir, { recursive: true, force: true }) });
+  onClose(`${name} data dir`, async () => rmSync(dataDir, { recursive: true, force: true }));
   // Built from scratch, not from process.env, so the caller's environment cannot change the setup.
   // The mail backlog is timed instead of shed.
   const result = loadConfig(
@@ -158,7 +142,7 @@ async function startOtpgate(name: string, smtpUrl: string, extraEnv: Record<stri
   if (!result.ok) throw new Error(`bad ${name} config: ${result.problems.join("; ")}`);
   // Process metrics off: two gateways share this process (as in the tests).
   const gateway = await createGateway(result.config, { defaultMetrics: false, redisKeyPrefix: "bench:" });
-  closers.push({ name: `${name} gateway`, close: () => gateway.close() });
+  onClose(`${name} gateway`, () => gateway.close());
   return { url: await gateway.http.listen({ port: 0, host: "127.0.0.1" }), gateway };
 }
 
@@ -239,13 +223,13 @@ async function main(): Promise<void> {
   );
 
   const client = startClient();
-  closers.push({ name: "load client", close: () => client.terminate() });
+  onClose("load client", () => client.terminate());
   const smtpPort = await client.call<number>({ op: "startSink" });
-  closers.push({ name: "smtp sink", close: () => client.call({ op: "close" }) });
+  onClose("smtp sink", () => client.call({ op: "close" }));
   const smtpUrl = `smtp://127.0.0.1:${smtpPort}`;
 
   const redis = await startRedis();
-  closers.push({ name: "redis-server", close: () => stopChild(redis.child) });
+  onClose("redis-server", () => stopChild(redis.child));
 
   const baselineUrl = await startBaseline();
   const otpgates = [
@@ -267,26 +251,4 @@ async function main(): Promise<void> {
   report();
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping`);
-    void closeAll().finally(() => process.exit(128 + constants.signals[signal]));
-  });
-}
-
-let failed = false;
-try {
-  await main();
-} catch (error) {
-  failed = true;
-  console.error(error);
-} finally {
-  await closeAll();
-}
-if (problems.length > 0) {
-  console.log(`\nFAILED: ${problems.length} problem(s):\n${problems.map((p) => `  ${p}`).join("\n")}`);
-} else if (!failed) {
-  console.log("\nno errors, every status was the expected one (202 create, 200 verify, 200 baseline)");
-}
-// Everything is closed above; exit explicitly so a stray handle in a dependency cannot hang the run.
-process.exit(failed || problems.length > 0 ? 1 : 0);
+await runBench(main, { problems, okLine: "no errors, every status was the expected one (202 create, 200 verify, 200 baseline)" });

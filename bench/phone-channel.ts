@@ -24,7 +24,7 @@
  *
  * Every scenario runs RUNS times, interleaved, after an unrecorded warm-up; medians are printed.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type AddressInfo } from "node:net";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
@@ -42,7 +42,7 @@ import { MAX_PAYLOAD_BYTES } from "../broker/payloads.js";
 import type { DeviceRecord } from "../api/store/store.js";
 import { forkTs, type RpcChild } from "./ipc.js";
 import type { Credentials, LoadReport } from "./phone-channel-client.js";
-import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, median } from "./bench-setup.js";
+import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, closeAll, median, onClose, openCount, runBench, stopChild } from "./bench-setup.js";
 
 const MOSQUITTO_CANDIDATES = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"];
 
@@ -94,16 +94,9 @@ const WINDOW = positive("window", args.window);
 // --- plumbing -----------------------------------------------------------------------------
 
 /** Closed in reverse order at the end, on failure and on Ctrl-C. */
-const closers: { name: string; close: () => Promise<unknown> }[] = [];
-async function closeAll(downTo = 0): Promise<void> {
-  while (closers.length > downTo) {
-    const closer = closers.pop()!;
-    await closer.close().catch((error: unknown) => console.error(`closing ${closer.name}: ${String(error)}`));
-  }
-}
 /** Runs one part and closes what it opened, so the next part has the machine to itself. */
 async function part(run: () => Promise<void>): Promise<void> {
-  const mark = closers.length;
+  const mark = openCount();
   try {
     await run();
   } finally {
@@ -115,7 +108,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function tempDir(name: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), `otpgate-bench-${name}-`));
-  closers.push({ name: `${name} temp dir`, close: async () => rmSync(dir, { recursive: true, force: true }) });
+  onClose(`${name} temp dir`, async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -135,21 +128,9 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   }
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
-
 function fork(file: string): RpcChild {
   const child = forkTs(new URL(file, import.meta.url));
-  closers.push({ name: file, close: () => child.stop() });
+  onClose(file, () => child.stop());
   return child;
 }
 
@@ -194,7 +175,7 @@ async function partA(): Promise<void> {
   );
   if (!result.ok) throw new Error(`bad config: ${result.problems.join("; ")}`);
   const gateway = await createGateway(result.config, { logger: pino({ level: "silent" }), defaultMetrics: false });
-  closers.push({ name: "gateway (a)", close: () => gateway.close() });
+  onClose("gateway (a)", () => gateway.close());
   const addresses = await gateway.listen({ ephemeral: true });
   const http = addresses.http.replace("localhost", "127.0.0.1");
   const mqttsUrl = `mqtts://127.0.0.1:${addresses.mqtts}`;
@@ -427,7 +408,7 @@ async function partB(): Promise<void> {
   gatewayProcess.stdout!.on("data", keep);
   gatewayProcess.stderr!.on("data", keep);
   process.once("exit", () => gatewayProcess.kill("SIGKILL"));
-  closers.push({ name: "gateway process (b)", close: () => stopChild(gatewayProcess) });
+  onClose("gateway process (b)", () => stopChild(gatewayProcess));
   const base = `http://127.0.0.1:${httpPort}`;
   await until("the gateway process to answer /healthz", async () => {
     if (gatewayProcess.exitCode !== null) throw new Error(`the gateway exited with ${gatewayProcess.exitCode}:\n${output}`);
@@ -591,7 +572,7 @@ async function startMosquitto(): Promise<{ port: number; pid: number } | string>
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n`);
   const child = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   process.once("exit", () => child.kill("SIGKILL"));
-  closers.push({ name: "mosquitto", close: () => stopChild(child) });
+  onClose("mosquitto", () => stopChild(child));
   let output = "";
   child.stderr!.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000)));
   await until("mosquitto to listen", async () => {
@@ -670,25 +651,10 @@ async function main(): Promise<void> {
   if (PARTS.has("c")) await part(partC);
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping`);
-    void closeAll().finally(() => process.exit(130));
-  });
-}
-
 const began = performance.now();
-let failed = false;
-try {
-  await main();
-} catch (error) {
-  failed = true;
-  console.error(error);
-} finally {
-  await closeAll();
-}
-console.log(`\ntotal ${fixed((performance.now() - began) / 1000, 0)} s, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} at the end`);
-if (problems.length > 0) console.log(`FAILED: ${problems.length} problem(s):\n${problems.map((p) => `  ${p}`).join("\n")}`);
-else if (!failed) console.log("no errors: every job sent, every connection up, no message lost or duplicated");
-// Everything is closed above; exit explicitly so a stray handle in a dependency cannot hang the run.
-process.exit(failed || problems.length > 0 ? 1 : 0);
+await runBench(main, {
+  problems,
+  okLine: "no errors: every job sent, every connection up, no message lost or duplicated",
+  epilogue: () =>
+    console.log(`\ntotal ${fixed((performance.now() - began) / 1000, 0)} s, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} at the end`),
+});

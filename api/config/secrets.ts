@@ -41,13 +41,14 @@ export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; admi
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
 
-  const otpSecretFile = path.join(dataDir, "otp-secret");
-  const otpSecret = fromEnv.otpSecret ?? readIfExists(otpSecretFile) ?? writeSecret(otpSecretFile, randomBytes(32).toString("base64url"));
+  // A secret from the environment wins; otherwise the one kept in DATA_DIR, made on first start.
+  const kept = (name: string, fromEnvValue: string | undefined) => {
+    const file = path.join(dataDir, name);
+    return fromEnvValue ?? readIfExists(file) ?? writeSecret(file, randomBytes(32).toString("base64url"));
+  };
+  const otpSecret = kept("otp-secret", fromEnv.otpSecret);
 
-  const callbackSecretFile = path.join(dataDir, "callback-secret");
-  const callbackSecret =
-    fromEnv.callbackSecret ?? readIfExists(callbackSecretFile) ?? writeSecret(callbackSecretFile, randomBytes(32).toString("base64url"));
-  const shared = { otpSecret, callbackSecret };
+  const shared = { otpSecret, callbackSecret: kept("callback-secret", fromEnv.callbackSecret) };
 
   if (fromEnv.adminApiKey) return { ...shared, adminKeyDigest: keyDigest(fromEnv.adminApiKey) };
   const adminDigestFile = path.join(dataDir, "admin-key.sha256");

@@ -10,11 +10,12 @@ export function smsRoute(provider: SmsProvider): DeliveryRoute {
   };
 }
 
-export function emailRoute(provider: EmailProvider, defaultSubject: string): DeliveryRoute {
+/** `fallbackSubject` for a job without one of its own (OTP jobs carry their localised subject). */
+export function emailRoute(provider: EmailProvider, fallbackSubject: string): DeliveryRoute {
   return {
     name: "email",
     channel: "email",
     deliver: (job, text, signal) =>
-      provider.send({ jobId: job.id, to: job.email!, subject: job.subject ?? defaultSubject, text }, signal),
+      provider.send({ jobId: job.id, to: job.email!, subject: job.subject ?? fallbackSubject, text }, signal),
   };
 }

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { MqttAuthenticator } from "../../broker/mqtt-broker.js";
 import { DEVICE_ID_PATTERN } from "../../broker/topics.js";
 import { buildProvisioningUri } from "../../broker/provisioning.js";
-import { digestEquals, keyDigest } from "../keys/api-key-format.js";
+import { digestEquals, keyDigest, newApiKey } from "../keys/api-key-format.js";
 import type { DevicePresence, DeviceRecord, PublisherRecord, Store } from "../store/store.js";
 import { isOnline } from "../delivery/device-route.js";
 
@@ -42,7 +42,6 @@ export interface DeviceServiceDeps {
   presenceStaleMs: number;
 }
 
-const newToken = () => `og_dev_${randomBytes(32).toString("base64url")}`;
 
 export class DeviceService {
   constructor(private readonly deps: DeviceServiceDeps) {}
@@ -57,7 +56,7 @@ export class DeviceService {
   }
 
   async create(input: { name: string; maxPerMinute?: number; prefixes?: string[] }): Promise<{ device: DeviceRecord; token: string } & Provisioning> {
-    const token = newToken();
+    const token = newApiKey("dev");
     const device: DeviceRecord = {
       id: `dev_${randomBytes(6).toString("hex")}`,
       name: input.name,
@@ -74,7 +73,7 @@ export class DeviceService {
   async rotateToken(id: string): Promise<({ device: DeviceRecord; token: string } & Provisioning) | null> {
     const device = await this.deps.store.getDevice(id);
     if (!device) return null;
-    const token = newToken();
+    const token = newApiKey("dev");
     const updated = { ...device, tokenDigest: keyDigest(token) };
     await this.deps.store.saveDevice(updated);
     this.deps.disconnect(id, "token rotated");
@@ -118,7 +117,7 @@ export class DeviceService {
 
   async createPublisher(name: string): Promise<{ publisher: PublisherRecord; token: string } | null> {
     if (await this.deps.store.findPublisherByName(name)) return null;
-    const token = `og_pub_${randomBytes(32).toString("base64url")}`;
+    const token = newApiKey("pub");
     const publisher: PublisherRecord = { id: randomUUID(), name, tokenDigest: keyDigest(token), createdAt: new Date().toISOString() };
     await this.deps.store.savePublisher(publisher);
     return { publisher, token };

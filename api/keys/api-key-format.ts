@@ -1,8 +1,8 @@
 /** What an API key looks like and how it is stored. */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-/** `og_<kind>_<43 chars>`: 256 random bits, recognisable in logs and secret scanners. */
-export function newApiKey(kind: "admin" | "live" = "live"): string {
+/** `og_<kind>_<43 chars>`: 256 random bits, recognisable in logs and secret scanners. Devices and publishers use the same form. */
+export function newApiKey(kind: "admin" | "live" | "dev" | "pub" = "live"): string {
   return `og_${kind}_${randomBytes(32).toString("base64url")}`;
 }
 
