@@ -87,8 +87,49 @@ export function parseIsoInstant(text: unknown): number | null {
   return days * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offsetMinutes * 60_000;
 }
 
+/**
+ * Epoch numbers below this magnitude are seconds, others milliseconds: 1e11
+ * seconds is the year 5138 and 1e11 milliseconds is 1973-03-03, so no clock a
+ * phone plausibly has falls on the wrong side of the cut.
+ */
+export const EPOCH_SECONDS_BELOW = 1e11;
+/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants toISOString writes with a four-digit year. */
+export const MIN_REPORTED_MS = -62_167_219_200_000;
+export const MAX_REPORTED_MS = 253_402_300_799_999;
+
+/**
+ * Epoch ms of a time a phone reports (`at` of acks and statuses), or null
+ * when it cannot be read. Read: an ISO 8601 time with a zone (parseIsoInstant),
+ * or a finite JSON number, epoch seconds when its magnitude is below
+ * EPOCH_SECONDS_BELOW and epoch milliseconds otherwise (fractions allowed,
+ * rounded to the millisecond). Anything else (other strings, numeric strings,
+ * booleans, null, objects) and any time outside years 0000..9999 is
+ * unreadable. Unreadable is not refused: `at` is informational and the
+ * gateway's clock decides, so an ack is never dropped for it (DESIGN.md: a
+ * dropped `sent` would make the gateway send the code a second time).
+ * IsoTime.readReported in the Android core is the same function.
+ */
+export function readReportedTime(value: unknown): number | null {
+  let ms: number | null;
+  if (typeof value === "string") ms = parseIsoInstant(value);
+  else if (typeof value === "number" && Number.isFinite(value)) ms = Math.round(Math.abs(value) < EPOCH_SECONDS_BELOW ? value * 1000 : value);
+  else return null;
+  return ms !== null && ms >= MIN_REPORTED_MS && ms <= MAX_REPORTED_MS ? ms : null;
+}
+
+/** A payload with `at` normalised: an ISO instant in UTC when it could be read, else no `at` at all. */
+type WithReportedTime<T> = T extends unknown ? Omit<T, "at"> & { at?: string } : never;
+
+function normaliseReportedTime<T extends { at?: unknown }>(payload: T): WithReportedTime<T> {
+  const { at, ...rest } = payload;
+  const ms = readReportedTime(at);
+  return (ms === null ? rest : { ...rest, at: new Date(ms).toISOString() }) as WithReportedTime<T>;
+}
+
 const jobId = z.string().refine((value) => jobIdProblem(value) === null, `must be 1 to ${MAX_JOB_ID_CHARS} characters without control characters`);
 const isoTime = z.string().refine((value) => parseIsoInstant(value) !== null, "must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z");
+/** Any value, never refused; normaliseReportedTime reads it afterwards. */
+const reportedTime = z.unknown().optional();
 /** A member that must be absent; JSON has no undefined, so a null is present and refused. */
 const absent = (why: string) => z.never({ error: why }).optional();
 
@@ -110,36 +151,46 @@ export const jobPayload = z.object({
 /** A cancel on `sms/out/<id>`: `{id, cancel: true}`. Other members (job fields included) are ignored: the phone never sends it. */
 export const cancelPayload = z.object({ id: jobId, cancel: z.literal(true) });
 
-const ackFields = { id: jobId, at: isoTime };
-/** An ack on `sms/ack/<id>`: `error` (1..200 characters) exactly when the status is `failed`. */
-export const ackPayload = z.discriminatedUnion("status", [
-  z.object({ ...ackFields, status: z.enum(["received", "sent", "delivered"]), error: absent("only a failed ack carries an error") }),
-  z.object({ ...ackFields, status: z.literal("failed"), error: z.string().min(1).max(MAX_ERROR_CHARS) }),
-]);
+const ackFields = { id: jobId, at: reportedTime };
+/**
+ * An ack on `sms/ack/<id>`: a job id, a status, and `error` (1..200
+ * characters) exactly when the status is `failed`. `at` is optional and never
+ * refused: parsed, it is an ISO instant in UTC when readReportedTime could
+ * read it, and absent otherwise.
+ */
+export const ackPayload = z
+  .discriminatedUnion("status", [
+    z.object({ ...ackFields, status: z.enum(["received", "sent", "delivered"]), error: absent("only a failed ack carries an error") }),
+    z.object({ ...ackFields, status: z.literal("failed"), error: z.string().min(1).max(MAX_ERROR_CHARS) }),
+  ])
+  .transform(normaliseReportedTime);
 
 /**
  * The retained status on `sms/device/<id>`. Every member but `online` is
  * optional (a client may know only some of them); an offline status carries
- * no battery, signal, SIMs or app.
+ * no battery, signal, SIMs or app. `at` is read as in an ack: never refused,
+ * an ISO instant in UTC when readable, else absent.
  */
-export const deviceStatusPayload = z.discriminatedUnion("online", [
-  z.object({
-    online: z.literal(true),
-    battery: z.number().int().min(0).max(MAX_BATTERY).optional(),
-    signal: z.number().int().min(0).max(MAX_SIGNAL).optional(),
-    sims: z.array(z.unknown()).max(MAX_SIMS).optional(),
-    app: z.string().max(MAX_APP_CHARS).optional(),
-    at: isoTime.optional(),
-  }),
-  z.object({
-    online: z.literal(false),
-    battery: absent("an offline status carries no battery"),
-    signal: absent("an offline status carries no signal"),
-    sims: absent("an offline status carries no sims"),
-    app: absent("an offline status carries no app"),
-    at: isoTime.optional(),
-  }),
-]);
+export const deviceStatusPayload = z
+  .discriminatedUnion("online", [
+    z.object({
+      online: z.literal(true),
+      battery: z.number().int().min(0).max(MAX_BATTERY).optional(),
+      signal: z.number().int().min(0).max(MAX_SIGNAL).optional(),
+      sims: z.array(z.unknown()).max(MAX_SIMS).optional(),
+      app: z.string().max(MAX_APP_CHARS).optional(),
+      at: reportedTime,
+    }),
+    z.object({
+      online: z.literal(false),
+      battery: absent("an offline status carries no battery"),
+      signal: absent("an offline status carries no signal"),
+      sims: absent("an offline status carries no sims"),
+      app: absent("an offline status carries no app"),
+      at: reportedTime,
+    }),
+  ])
+  .transform(normaliseReportedTime);
 
 /** `sms/send`: routed like `POST /v1/messages`. */
 export const sendPayload = z.object({ id: jobId.optional(), to: z.string().min(3).max(32), body: z.string().min(1).max(MAX_BODY_CHARS) });

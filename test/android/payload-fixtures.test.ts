@@ -39,6 +39,8 @@ interface Fixture {
   kind: Kind;
   payload: unknown;
   valid: boolean;
+  /** On a valid ack or status: the `at` it reads as (an ISO instant in UTC), or null when it counts as absent. */
+  readsAt?: string | null;
   why?: string;
 }
 interface Verdicts {
@@ -122,6 +124,9 @@ describe("test/fixtures/mqtt-payloads.json", () => {
       expect(["job", "cancel", "ack", "status", "provisioning"]).toContain(fixture.kind);
       expect(typeof fixture.valid).toBe("boolean");
       if (fixture.kind === "provisioning") expect(typeof fixture.payload).toBe("string");
+      if ("readsAt" in fixture) {
+        expect(fixture.valid && (fixture.kind === "ack" || fixture.kind === "status"), `${label(fixture)}: readsAt only on a valid ack or status`).toBe(true);
+      }
       // The old "server and phone disagree:" notes are gone for good: no fixture is accepted by only one side.
       expect(fixture.why ?? "", label(fixture)).not.toMatch(/^server and phone disagree/i);
     }
@@ -149,6 +154,17 @@ describe("test/fixtures/mqtt-payloads.json", () => {
       .filter(({ server, simulator, java: javaSays }) => server !== simulator || server !== javaSays);
     expect(disagreements).toEqual([]);
   });
+
+  it.each(fixtures.filter((f) => f.readsAt !== undefined).map((fixture) => [label(fixture), fixture] as const))(
+    "%s: the gateway reads its at as the fixture says",
+    (_label, fixture) => {
+      const parsed = fixture.kind === "ack" ? parsePayload(ackPayload, text(fixture)) : parsePayload(deviceStatusPayload, text(fixture));
+      if (!parsed.ok) expect.fail(parsed.error);
+      // Absent and unreadable alike leave no `at` member at all, not an undefined one.
+      if (fixture.readsAt === null) expect(Object.keys(parsed.value)).not.toContain("at");
+      else expect(parsed.value.at).toBe(fixture.readsAt);
+    },
+  );
 
   it("has the will exactly as the simulator sets it", () => {
     const will = fixtures.find((fixture) => fixture.name === "the will");

@@ -14,7 +14,7 @@ import { connectPhone, registerDevice, waitOnline, type RegisteredDevice } from 
 const ACKS = "otpgate_device_acks_total";
 const REFUSALS = "otpgate_mqtt_refusals_total";
 
-describe.each(["memory", "redis"] as const)("bad input from a device (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("bad input from a device (%s store)", (storeKind) => {
   let gw: TestGateway;
   let tlsUrl: string;
   /** The misbehaving device: a raw client, so it can send anything. Takes numbers from +254711. */
@@ -75,8 +75,9 @@ describe.each(["memory", "redis"] as const)("bad input from a device (%s store)"
       "\"sent\"",
       JSON.stringify({ id: 123, status: "sent", at }),
       JSON.stringify({ id: "x", status: "done", at }),
-      JSON.stringify({ id: "x", status: "sent" }),
-      JSON.stringify({ id: "x", status: "sent", at: "not a time" }),
+      // A readable `at` does not make up for a missing id or error (a missing or unreadable `at` is fine: see below).
+      JSON.stringify({ status: "sent", at: Date.now() }),
+      JSON.stringify({ id: "x", status: "failed", at: Math.floor(Date.now() / 1000) }),
       JSON.stringify({ id: "", status: "sent", at }),
       JSON.stringify({ id: "x".repeat(129), status: "sent", at }),
       JSON.stringify({ id: "x", status: "failed", error: "e".repeat(201), at }),
@@ -175,6 +176,41 @@ describe.each(["memory", "redis"] as const)("bad input from a device (%s store)"
     expect(await metricValue(gw, ACKS, { outcome: "applied" })).toBe(applied);
   });
 
+  it("an ack is taken whatever its `at` says (missing, epoch seconds or ms, not a time): the gateway's clock decides", async () => {
+    const client = await connectRaw();
+    const jobs = collect(client);
+    expect(await subscribeCodes(client, `sms/out/${raw.id}`)).toEqual([1]);
+    await waitOnline(gw, raw.id);
+    const refused = await metricValue(gw, REFUSALS, { what: "ack" });
+    const ack = (id: string, status: "received" | "sent" | "delivered", at?: unknown) =>
+      JSON.stringify({ id, status, ...(at === undefined ? {} : { at }) });
+
+    const cases: Array<[string, unknown, unknown]> = [
+      ["no at", undefined, undefined],
+      ["epoch", Math.floor(Date.parse("1999-01-01T00:00:00Z") / 1000), Date.parse("1999-01-01T00:00:05Z")],
+      ["garbage", "not a time", true],
+    ];
+    for (const [what, receivedAt, sentAt] of cases) {
+      const started = Date.now();
+      const id = await send(numberIn("+254711"), `at: ${what}`);
+      await eventually(async () => jobs.some((j) => j.payload.includes(id)), 3000, `the raw device to get the ${what} job`);
+      await client.publishAsync(`sms/ack/${raw.id}`, ack(id, "received", receivedAt), { qos: 1 });
+      await client.publishAsync(`sms/ack/${raw.id}`, ack(id, "sent", sentAt), { qos: 1 });
+      const sent = await eventually(async () => {
+        const v = await message(id);
+        return v.status === "sent" && v.delivery.attempts[0]?.receivedAt && v;
+      }, 3000, `the ${what} job to be sent`);
+      // One attempt, on this phone: no failover, so the code went out once.
+      expect(sent.delivery.attempts).toEqual([expect.objectContaining({ route: `device:${raw.id}`, state: "sent" })]);
+      // Times are the gateway's, never the phone's 1999.
+      const receivedAtMs = Date.parse(sent.delivery.attempts[0].receivedAt);
+      expect(receivedAtMs).toBeGreaterThanOrEqual(started - 1000);
+      expect(receivedAtMs).toBeLessThanOrEqual(Date.now() + 1000);
+    }
+    expect(await metricValue(gw, REFUSALS, { what: "ack" })).toBe(refused);
+    expect(client.connected).toBe(true);
+  });
+
   it("a 100 KB payload closes the connection; nothing else changes and the device can come back", async () => {
     const refused = await metricValue(gw, REFUSALS, { what: "publish" });
     const acks = await metricValue(gw, ACKS);
@@ -210,7 +246,7 @@ describe.each(["memory", "redis"] as const)("bad input from a device (%s store)"
       "{not json",
       "null",
       JSON.stringify({ online: "no" }),
-      JSON.stringify({ online: false, at: "not a time" }), // an offline status that is malformed says nothing
+      JSON.stringify({ online: false, signal: 2, at: Date.now() }), // an offline status that is malformed says nothing
       JSON.stringify({ online: false, battery: 150 }),
       JSON.stringify({ online: true, battery: "full" }),
       JSON.stringify({ online: true, signal: 9 }),
@@ -224,6 +260,28 @@ describe.each(["memory", "redis"] as const)("bad input from a device (%s store)"
     expect(after.online).toBe(true);
     expect(after.presence).toEqual(before.presence);
     expect(client.connected).toBe(true);
+  });
+
+  it("a status is taken whatever its `at` says: a readable one is kept in UTC, an unreadable one counts as absent", async () => {
+    const client = await connectRaw();
+    const refused = await metricValue(gw, REFUSALS, { what: "status" });
+    const presence = async (battery: number) =>
+      eventually(async () => {
+        const v = (await gw.call("GET", `/v1/devices/${raw.id}`)).json;
+        return v.presence?.battery === battery && v.presence;
+      }, 3000, `the status with battery ${battery}`);
+
+    await client.publishAsync(`sms/device/${raw.id}`, JSON.stringify({ online: true, battery: 41, at: 1893499200 }), { qos: 1, retain: true });
+    expect((await presence(41)).reportedAt).toBe("2030-01-01T12:00:00.000Z");
+    await client.publishAsync(`sms/device/${raw.id}`, JSON.stringify({ online: true, battery: 42, at: 1893499200000 }), { qos: 1, retain: true });
+    expect((await presence(42)).reportedAt).toBe("2030-01-01T12:00:00.000Z");
+    const before = Date.now();
+    await client.publishAsync(`sms/device/${raw.id}`, JSON.stringify({ online: true, battery: 43, at: "not a time" }), { qos: 1, retain: true });
+    // Unreadable: the gateway's own time stands in for it.
+    const reportedAt = Date.parse((await presence(43)).reportedAt);
+    expect(reportedAt).toBeGreaterThanOrEqual(before - 1000);
+    expect(reportedAt).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(await metricValue(gw, REFUSALS, { what: "status" })).toBe(refused);
   });
 
   it("a PUBACK for nothing, and a clean-session device's PUBACK, do not bring the gateway down", async () => {

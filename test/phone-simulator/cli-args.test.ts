@@ -17,6 +17,20 @@ describe("parseCliArgs", () => {
     });
   });
 
+  it("takes every broker of a provisioning URI with repeated mqtt=, in order", () => {
+    const mqttUrls = ["mqtts://gw-1:8883", "mqtts://gw-2:8883"];
+    const uri = buildProvisioningUri({ mqttUrls, deviceId: "d1", token: "t", caFingerprint: FP });
+    expect(parseCliArgs(["--provisioning", uri])).toEqual({
+      kind: "run",
+      settings: { phone: { url: mqttUrls, deviceId: "d1", token: "t", silent: false }, caFingerprint: FP },
+    });
+  });
+
+  it("takes --url more than once as brokers to try in order", () => {
+    const command = parseCliArgs(["--url", "mqtts://a", "--url", "mqtts://b", "--device", "d1", "--token", "t"]);
+    expect(command).toMatchObject({ kind: "run", settings: { phone: { url: ["mqtts://a", "mqtts://b"] } } });
+  });
+
   it("takes explicit flags, leaving unset behaviour to the phone's defaults", () => {
     const command = parseCliArgs(["--url", "mqtts://h", "--device", "d1", "--token", "t", "--ca-file", "ca.pem", "--failure-rate", "0.25"]);
     expect(command).toEqual({

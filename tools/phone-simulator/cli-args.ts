@@ -7,8 +7,8 @@ import { parseProvisioningUri } from "../../broker/provisioning.js";
 import type { PhoneOptions } from "./phone.js";
 
 export const USAGE = `Usage:
-  npm run phone -- --provisioning "otpgate://provision?v=1&mqtt=…&id=…&token=…&fp=…[&ca=…]" [behaviour]
-  npm run phone -- --url mqtts://host:8883 --device <id> --token <token> [--ca-file ca.pem | --ca-fingerprint AB:CD:…] [behaviour]
+  npm run phone -- --provisioning "otpgate://provision?v=1&mqtt=…[&mqtt=…]&id=…&token=…&fp=…[&ca=…]" [behaviour]
+  npm run phone -- --url mqtts://host:8883 [--url mqtts://other:8883 …] --device <id> --token <token> [--ca-file ca.pem | --ca-fingerprint AB:CD:…] [behaviour]
 
 Behaviour:
   --latency <ms>            received → sent delay (default 100)
@@ -20,6 +20,9 @@ Behaviour:
   --battery <0..100>        battery level to report (default 100)
   --state-file <path>       remember handled job ids across restarts
 
+Several brokers (repeated mqtt= in the URI, or repeated --url) are tried in
+order: when one cannot be reached (refused, TLS failure, timeout) the phone
+moves on to the next, cycling, with its reconnect backoff between attempts.
 With a provisioning URI that has ca=<url>, the CA PEM is downloaded and trusted
 only if its SHA-256 fingerprint equals fp=. Without ca=, the fingerprint is
 pinned against the chain the broker presents. Ctrl-C disconnects cleanly.`;
@@ -52,7 +55,7 @@ function number(flag: string, value: string | undefined, min: number, max = Numb
 const FLAGS = {
   help: { type: "boolean", short: "h" },
   provisioning: { type: "string" },
-  url: { type: "string" },
+  url: { type: "string", multiple: true },
   device: { type: "string" },
   token: { type: "string" },
   "ca-file": { type: "string" },
@@ -75,6 +78,11 @@ function readFlags(argv: readonly string[]) {
   }
 }
 
+/** One broker as a plain string (as before the lists), several as the list in order. */
+function oneOrMany(urls: readonly string[]): string | readonly string[] {
+  return urls.length === 1 ? urls[0]! : urls;
+}
+
 export function parseCliArgs(argv: readonly string[]): CliCommand {
   const values = readFlags(argv);
   if (values.help) return { kind: "help" };
@@ -85,13 +93,13 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
     const clashing = (["url", "device", "token", "ca-fingerprint"] as const).filter((flag) => values[flag] !== undefined);
     if (clashing.length > 0) throw new CliUsageError(`--provisioning already sets ${clashing.map((flag) => `--${flag}`).join(", ")}`);
     const fields = parseProvisioningUri(values.provisioning);
-    connection = { url: fields.mqttUrl, deviceId: fields.deviceId, token: fields.token };
+    connection = { url: oneOrMany(fields.mqttUrls), deviceId: fields.deviceId, token: fields.token };
     settings.caFingerprint = fields.caFingerprint;
     if (fields.caUrl !== undefined) settings.caUrl = fields.caUrl;
   } else {
     const missing = (["url", "device", "token"] as const).filter((flag) => !values[flag]);
     if (missing.length > 0) throw new CliUsageError(`give --provisioning, or all of ${missing.map((flag) => `--${flag}`).join(", ")}`);
-    connection = { url: values.url ?? "", deviceId: values.device ?? "", token: values.token ?? "" };
+    connection = { url: oneOrMany(values.url ?? []), deviceId: values.device ?? "", token: values.token ?? "" };
     if (values["ca-fingerprint"] !== undefined) settings.caFingerprint = values["ca-fingerprint"];
   }
   // With --provisioning, a local copy of the CA still has to match fp= (checked in cli.ts).

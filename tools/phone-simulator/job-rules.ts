@@ -242,8 +242,10 @@ export function buildOfflineStatus(now: number): { online: false; at: string } {
 
 /**
  * Null when the gateway takes this ack from a phone, else why not: a job id,
- * a known status, a zone-qualified `at`, and an `error` of 1..200 characters
- * exactly when the status is `failed`. buildAck never writes one that fails.
+ * a known status, and an `error` of 1..200 characters exactly when the status
+ * is `failed`. `at` never makes an ack refused: it is informational, and one
+ * the gateway cannot read (readReportedTime) counts as absent. buildAck never
+ * writes one that fails, and always writes `at` as an ISO instant in UTC.
  */
 export function ackProblem(payload: Uint8Array | string): string | null {
   const read = readObject(payload);
@@ -251,7 +253,6 @@ export function ackProblem(payload: Uint8Array | string): string | null {
   const ack = read.value;
   if (!isJobId(ack.id)) return ID_RULE;
   if (!["received", "sent", "delivered", "failed"].includes(ack.status as string)) return "status must be received, sent, delivered or failed";
-  if (parseIsoInstant(ack.at) === null) return "at must be an ISO 8601 time with a zone";
   if (ack.status !== "failed") return "error" in ack ? "only a failed ack carries an error" : null;
   if (typeof ack.error !== "string" || ack.error.length === 0 || ack.error.length > MAX_ERROR_CHARS) {
     return `a failed ack needs an error of 1 to ${MAX_ERROR_CHARS} characters`;
@@ -261,9 +262,10 @@ export function ackProblem(payload: Uint8Array | string): string | null {
 
 /**
  * Null when the gateway takes this status from a phone, else why not. Only
- * `online` is required; `at` is a zone-qualified time; an online status may
- * carry a whole battery 0..100, whole signal bars 0..4, at most 8 SIMs and an
- * app name of at most 100 characters; an offline one carries none of those.
+ * `online` is required; `at` is never a reason to refuse (as in an ack); an
+ * online status may carry a whole battery 0..100, whole signal bars 0..4, at
+ * most 8 SIMs and an app name of at most 100 characters; an offline one
+ * carries none of those.
  * buildOnlineStatus, buildOfflineStatus and the will always pass.
  */
 export function statusProblem(payload: Uint8Array | string): string | null {
@@ -271,7 +273,6 @@ export function statusProblem(payload: Uint8Array | string): string | null {
   if (!read.ok) return read.reason;
   const status = read.value;
   if (typeof status.online !== "boolean") return "online must be true or false";
-  if ("at" in status && parseIsoInstant(status.at) === null) return "at must be an ISO 8601 time with a zone";
   if (!status.online) {
     const extra = ["battery", "signal", "sims", "app"].find((field) => field in status);
     return extra ? `an offline status carries no ${extra}` : null;

@@ -7,7 +7,8 @@
  *
  * Lifecycle: startPhone() resolves once the phone is connected, subscribed and
  * has published its retained online status. Lost connections are retried with
- * backoff. disconnect() and kill() take the phone offline on purpose (no
+ * backoff; given several brokers (a cluster), each attempt that fails moves on
+ * to the next one, cycling (BrokerRotation in transport.ts). disconnect() and kill() take the phone offline on purpose (no
  * automatic reconnect) until reconnect(); meanwhile queued jobs keep going out,
  * as SMS do on a phone without data, and their acks wait in an outbox.
  */
@@ -33,15 +34,28 @@ import { JobLedger } from "./ledger.js";
 import { SendWindow } from "./send-window.js";
 import { reconnectDelay } from "./backoff.js";
 import { loadLedger, saveLedger } from "./state-file.js";
-import { TLS_UNTRUSTED, createStreamBuilder, parseBrokerUrl, type BrokerTarget, type Trust } from "./transport.js";
+import {
+  BrokerRotation,
+  TLS_UNTRUSTED,
+  createStreamBuilder,
+  describeTarget,
+  parseBrokerUrl,
+  type BrokerTarget,
+  type Trust,
+} from "./transport.js";
 import { certificateFingerprint, findCertificateByFingerprint, normalizeFingerprint } from "../../broker/fingerprint.js";
 import { maskDigits, maskPhoneNumber } from "./redact.js";
 
 export const SIMULATOR_VERSION = "0.1.0";
 
 export interface PhoneOptions {
-  /** mqtts://host:port, or mqtt://host:port for a plain loopback broker. */
-  url: string;
+  /**
+   * mqtts://host:port, or mqtt://host:port for a plain loopback broker; or
+   * several (the provisioning URI's `mqtt` list), in the order to try them:
+   * an attempt that fails (refused, TLS failure, timeout, refused CONNECT)
+   * moves on to the next, cycling, with the reconnect backoff between attempts.
+   */
+  url: string | readonly string[];
   deviceId: string;
   token: string;
   /** PEM of the CA to trust (normal TLS verification against it). */
@@ -68,8 +82,10 @@ export interface PhoneOptions {
   logger?: (line: string) => void;
   /** Draws that decide which sends fail (failureRate). Default Math.random. */
   random?: () => number;
-  /** How long startPhone() and reconnect() wait for a connection, ms. Default 30000. */
+  /** How long startPhone() and reconnect() wait for a connection, ms (over every broker). Default 30000. */
   connectTimeoutMs?: number;
+  /** How long one attempt may take to get the broker's CONNACK before the next broker is tried, ms. Default 10000. */
+  attemptTimeoutMs?: number;
   /** Reconnect backoff bounds, ms. Defaults 1000 and 60000. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -116,6 +132,7 @@ const DEFAULTS = {
   heartbeatSeconds: 60,
   battery: 100,
   connectTimeoutMs: 30_000,
+  attemptTimeoutMs: 10_000,
   reconnectMinMs: 1_000,
   reconnectMaxMs: 60_000,
 } as const;
@@ -132,7 +149,12 @@ export async function startPhone(options: PhoneOptions): Promise<SimulatedPhone>
 
 /** Errors that retrying the same server cannot fix: an untrusted server, a refused CONNECT or subscription. */
 function isFatal(error: Error & { code?: unknown }): boolean {
-  return error.code === TLS_UNTRUSTED || typeof error.code === "number" || error.name === "SubscriptionRefused";
+  return isRefusalByServer(error) || error.name === "SubscriptionRefused";
+}
+
+/** A server that is not trusted, or that refused the CONNECT: another broker of the list may still do. */
+function isRefusalByServer(error: Error & { code?: unknown }): boolean {
+  return error.code === TLS_UNTRUSTED || typeof error.code === "number";
 }
 
 function trustFor(options: PhoneOptions, target: BrokerTarget): Trust {
@@ -181,7 +203,7 @@ class Phone implements SimulatedPhone {
 
   readonly #options: PhoneOptions;
   readonly #topics: ReturnType<typeof deviceTopics>;
-  readonly #where: string;
+  readonly #brokers: BrokerRotation<BrokerTarget>;
   readonly #log: (line: string) => void;
   readonly #random: () => number;
   readonly #latencyMs: number;
@@ -206,6 +228,10 @@ class Phone implements SimulatedPhone {
   #heartbeat: NodeJS.Timeout | null = null;
   readonly #timers = new Set<NodeJS.Timeout>();
   #attempt = 0;
+  /** The current attempt reached the broker's CONNACK; one that did not moves on to the next broker. */
+  #reached = false;
+  /** Brokers that refused us (untrusted, CONNECT refused) since the last connection: all of them is fatal. */
+  readonly #refusedBy = new Set<number>();
   #offlineByRequest = false;
   #closed = false;
   #wasOnline = false;
@@ -216,13 +242,16 @@ class Phone implements SimulatedPhone {
     const idProblem = deviceIdProblem(options.deviceId);
     if (idProblem) throw new Error(idProblem);
     if (options.token.length === 0) throw new Error("token is empty");
-    const target = parseBrokerUrl(options.url);
-    const trust = trustFor(options, target);
+    const urls = typeof options.url === "string" ? [options.url] : [...options.url];
+    if (urls.length === 0) throw new Error("url: give at least one broker URL");
+    const targets = urls.map(parseBrokerUrl);
+    // Checked for every broker now, so a bad one fails at start rather than when the phone reaches it.
+    const trusts = targets.map((target) => trustFor(options, target));
 
     this.#options = options;
     this.deviceId = options.deviceId;
     this.#topics = deviceTopics(options.deviceId);
-    this.#where = `${target.protocol}//${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+    this.#brokers = new BrokerRotation(targets);
     const logger = options.logger ?? (() => {});
     this.#log = (line) => logger(`${this.deviceId}: ${line}`);
     this.#random = options.random ?? Math.random;
@@ -251,19 +280,23 @@ class Phone implements SimulatedPhone {
       reconnectPeriod: this.#nextDelay(),
       // A refused CONNECT (say, the broker restarted before loading devices) is retried like a lost connection.
       reconnectOnConnackError: true,
-      connectTimeout: 10_000,
+      connectTimeout: checkNumber("attemptTimeoutMs", options.attemptTimeoutMs ?? DEFAULTS.attemptTimeoutMs, 1),
       // We subscribe ourselves on every connect, session or not.
       resubscribe: false,
       manualConnect: true,
       will: { topic: this.#topics.device, payload: Buffer.from(WILL_PAYLOAD), qos: 1, retain: true },
       ...this.#stores,
     };
-    this.#client = new MqttClient(
-      createStreamBuilder(target, trust, (socket) => {
-        this.#socket = socket;
-      }),
-      clientOptions,
-    );
+    const onSocket = (socket: net.Socket) => {
+      this.#socket = socket;
+    };
+    const builders = targets.map((target, index) => createStreamBuilder(target, trusts[index]!, onSocket));
+    // mqtt.js calls this for every (re)connection: each attempt goes to the broker the rotation names.
+    const streamBuilder = () => {
+      this.#reached = false;
+      return builders[this.#brokers.index]!();
+    };
+    this.#client = new MqttClient(streamBuilder, clientOptions);
     this.#wire(this.#client);
   }
 
@@ -275,8 +308,14 @@ class Phone implements SimulatedPhone {
     return this.#queue.map((entry) => entry.job.id);
   }
 
+  /** The broker the current (or next) attempt goes to. */
+  get #where(): string {
+    return describeTarget(this.#brokers.current);
+  }
+
   async start(): Promise<void> {
-    this.#log(`connecting to ${this.#where}`);
+    const others = this.#brokers.targets.slice(1).map(describeTarget);
+    this.#log(`connecting to ${this.#where}${others.length > 0 ? ` (then ${others.join(", ")})` : ""}`);
     const ready = this.#untilReady();
     this.#client.connect();
     try {
@@ -316,6 +355,7 @@ class Phone implements SimulatedPhone {
     if (this.#client.connected && !this.#offlineByRequest) return;
     this.#offlineByRequest = false;
     this.#attempt = 0;
+    this.#refusedBy.clear();
     const ready = this.#untilReady();
     this.#client.reconnect(this.#stores);
     try {
@@ -336,6 +376,8 @@ class Phone implements SimulatedPhone {
 
   #wire(client: MqttClient): void {
     client.on("connect", (connack) => {
+      this.#reached = true;
+      this.#refusedBy.clear();
       this.#attempt = 0;
       client.options.reconnectPeriod = this.#nextDelay();
       this.#log(`connected to ${this.#where}${connack.sessionPresent ? " (session resumed)" : ""}`);
@@ -345,17 +387,30 @@ class Phone implements SimulatedPhone {
       this.#attempt += 1;
       // Read by mqtt.js when this attempt fails and it schedules the next one.
       client.options.reconnectPeriod = this.#nextDelay();
-      this.#log(`reconnecting (attempt ${this.#attempt})`);
+      this.#log(`reconnecting (attempt ${this.#attempt}) to ${this.#where}`);
     });
     client.on("close", () => {
       this.#stopHeartbeat();
       if (this.#wasOnline) this.#log("connection closed");
       this.#wasOnline = false;
+      // An attempt that never got its CONNACK: the next one goes to the next broker.
+      if (!this.#reached && this.#brokers.size > 1 && !this.#closed && !this.#offlineByRequest) {
+        const failed = this.#where;
+        this.#brokers.advance();
+        this.#log(`no connection to ${failed}; ${this.#where} is next`);
+      }
     });
     client.on("error", (error: Error & { code?: unknown }) => {
-      this.#lastError = error.message;
-      this.#log(`connection error: ${error.message}`);
-      if (isFatal(error)) this.#waiter?.fatal(error);
+      const from = this.#brokers.size > 1 ? ` from ${this.#where}` : "";
+      this.#lastError = `${error.message}${from}`;
+      this.#log(`connection error${from}: ${error.message}`);
+      if (!isFatal(error)) return;
+      if (isRefusalByServer(error)) {
+        // Fatal only once every broker of the list has refused us: another may be the one that trusts us.
+        this.#refusedBy.add(this.#brokers.index);
+        if (this.#refusedBy.size < this.#brokers.size) return;
+      }
+      this.#waiter?.fatal(error);
     });
     client.on("message", (topic, payload) => {
       // A throw here would surface inside mqtt.js's parser; no payload may take the phone down.
@@ -378,7 +433,8 @@ class Phone implements SimulatedPhone {
       const timer = setTimeout(() => {
         this.#waiter = null;
         const last = this.#lastError ? ` (last error: ${this.#lastError})` : "";
-        reject(new Error(`${this.deviceId}: could not connect to ${this.#where} within ${this.#connectTimeoutMs} ms${last}`));
+        const where = this.#brokers.size > 1 ? `any of ${this.#brokers.targets.map(describeTarget).join(", ")}` : this.#where;
+        reject(new Error(`${this.deviceId}: could not connect to ${where} within ${this.#connectTimeoutMs} ms${last}`));
       }, this.#connectTimeoutMs);
       this.#waiter = {
         ready: () => {

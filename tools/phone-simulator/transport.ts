@@ -54,6 +54,47 @@ export function parseBrokerUrl(value: string): BrokerTarget {
   return { protocol: url.protocol, host: url.hostname.replace(/^\[|\]$/g, ""), port };
 }
 
+/** mqtts://host:port as a log line shows it, an IPv6 host in brackets. */
+export function describeTarget(target: BrokerTarget): string {
+  return `${target.protocol}//${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+}
+
+/**
+ * The brokers a phone may use (the provisioning URI's `mqtt` list), in order,
+ * and which one the next connection attempt goes to. An attempt that ends
+ * without a connection (refused, a TLS failure, a timeout, a refused CONNECT)
+ * moves on to the next broker, after the last back to the first; a connection
+ * that was up and then dropped is retried on the same broker first. Pure: the
+ * phone reports outcomes, the delays between attempts stay the phone's backoff.
+ */
+export class BrokerRotation<T> {
+  readonly targets: readonly T[];
+  #index = 0;
+
+  constructor(targets: readonly T[]) {
+    if (targets.length === 0) throw new Error("give at least one broker URL");
+    this.targets = [...targets];
+  }
+
+  get index(): number {
+    return this.#index;
+  }
+
+  get current(): T {
+    return this.targets[this.#index]!;
+  }
+
+  get size(): number {
+    return this.targets.length;
+  }
+
+  /** The attempt on the current broker failed: the next attempt goes to the next one, cycling. */
+  advance(): T {
+    this.#index = (this.#index + 1) % this.targets.length;
+    return this.current;
+  }
+}
+
 /**
  * `onSocket` receives each raw socket so the phone can destroy it abruptly
  * (kill(): no DISCONNECT, the broker publishes the will).

@@ -45,6 +45,8 @@ export async function startTlsBroker(options: {
   /** Server certificate first, then the CA (the chain the broker presents). */
   certChain: string;
   tokens: Record<string, string>;
+  /** A fixed loopback port (a broker coming back where it was); default: any free one. */
+  port?: number;
 }): Promise<TestBroker> {
   const aedes = await Aedes.createBroker({
     preConnect: (_client, packet, done) => {
@@ -141,7 +143,13 @@ export async function startTlsBroker(options: {
   });
   // A phone that refuses the server tears the connection down mid-handshake; that is not a test failure.
   server.on("tlsClientError", () => {});
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   state.url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return state;
 }

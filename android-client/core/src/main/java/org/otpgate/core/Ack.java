@@ -4,9 +4,11 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * An ack on {@code sms/ack/<id>}: {@code {"id","status","error"?,"at"}}. The
+ * An ack on {@code sms/ack/<id>}: {@code {"id","status","error"?,"at"?}}. The
  * phone sets {@code error} exactly when the status is {@code failed}, always
- * with a stable code (see {@link SmsResultCodes}, {@link JobRules}).
+ * with a stable code (see {@link SmsResultCodes}, {@link JobRules}), and
+ * always writes {@code at} as an ISO instant in UTC; reading, it takes an ack
+ * whatever its {@code at} says, as the gateway does.
  */
 public final class Ack {
     /** broker/payloads.ts: longer errors make the gateway refuse the ack. */
@@ -16,10 +18,13 @@ public final class Ack {
     public final AckStatus status;
     /** Non-null exactly when status is FAILED. */
     public final String error;
-    /** Epoch ms. */
-    public final long at;
+    /**
+     * Epoch ms. Never null on an ack the phone makes ({@link #of}, {@link #failed}); null on one
+     * read without an {@code at} it could read ({@link IsoTime#readReported}).
+     */
+    public final Long at;
 
-    private Ack(String id, AckStatus status, String error, long at) {
+    private Ack(String id, AckStatus status, String error, Long at) {
         this.id = id;
         this.status = status;
         this.error = error;
@@ -43,15 +48,16 @@ public final class Ack {
         out.put("id", id);
         out.put("status", status.wire);
         if (error != null) out.put("error", error);
-        out.put("at", IsoTime.format(at));
+        if (at != null) out.put("at", IsoTime.format(at));
         return Json.stringify(out);
     }
 
     /**
      * Reads an ack with the gateway's rules (broker/payloads.ts): at most
-     * {@link PayloadRules#MAX_PAYLOAD_BYTES}, a job id, a known status, a
-     * zone-qualified time, and an error of 1..200 characters exactly when
-     * failed. The phone never publishes an ack that fails this.
+     * {@link PayloadRules#MAX_PAYLOAD_BYTES}, a job id, a known status, and an
+     * error of 1..200 characters exactly when failed. {@code at} is never a
+     * reason to refuse: read with {@link IsoTime#readReported}, an unreadable
+     * one counts as absent. The phone never publishes an ack that fails this.
      */
     public static Parsed<Ack> parse(String text) {
         int size = PayloadRules.utf8Length(text);
@@ -69,9 +75,7 @@ public final class Ack {
         if (idProblem != null) return Parsed.invalid(idProblem);
         AckStatus status = AckStatus.fromWire(value.get("status"));
         if (status == null) return Parsed.invalid("status must be received, sent, delivered or failed");
-        Object at = value.get("at");
-        Long when = at instanceof String ? IsoTime.parse((String) at) : null;
-        if (when == null) return Parsed.invalid("at must be an ISO 8601 time with a zone");
+        Long when = IsoTime.readReported(value.get("at"));
         Object error = value.get("error");
         if (status != AckStatus.FAILED) {
             if (value.containsKey("error")) return Parsed.invalid("error belongs only to a failed ack");

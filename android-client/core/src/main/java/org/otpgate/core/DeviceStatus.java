@@ -50,7 +50,8 @@ public final class DeviceStatus {
      * Checks a status with the gateway's rules (broker/payloads.ts): at most
      * {@link PayloadRules#MAX_PAYLOAD_BYTES}; {@code online} is required and
      * everything else optional (other clients may know less than this phone);
-     * {@code at} is a zone-qualified time; an online status may carry a whole
+     * {@code at} is never a reason to refuse (an unreadable one counts as
+     * absent, as in an ack); an online status may carry a whole
      * battery 0..100, whole signal bars 0..4, at most 8 SIMs and an app name
      * of at most 100 characters; an offline one carries none of those. Unknown
      * members are ignored. {@link #online} and {@link #offline} always pass.
@@ -69,9 +70,6 @@ public final class DeviceStatus {
         if (value == null) return Parsed.invalid("status is not a JSON object");
         Object online = value.get("online");
         if (!(online instanceof Boolean)) return Parsed.invalid("online must be true or false");
-        if (value.containsKey("at") && !(value.get("at") instanceof String && IsoTime.parse((String) value.get("at")) != null)) {
-            return Parsed.invalid("at must be an ISO 8601 time with a zone");
-        }
         if (!(Boolean) online) {
             for (String field : new String[] {"battery", "signal", "sims", "app"}) {
                 if (value.containsKey(field)) return Parsed.invalid("an offline status carries no " + field);

@@ -52,6 +52,39 @@ public final class IsoTime {
         return days * 86_400_000L + millisOfDay - offsetMinutes * 60_000L;
     }
 
+    /**
+     * Epoch numbers below this magnitude are seconds, others milliseconds: 1e11 seconds is the
+     * year 5138 and 1e11 milliseconds is 1973-03-03, so no clock a phone plausibly has falls on
+     * the wrong side of the cut.
+     */
+    public static final double EPOCH_SECONDS_BELOW = 1e11;
+    /** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: what {@link #format} writes with a four-digit year. */
+    public static final long MIN_REPORTED_MS = -62_167_219_200_000L;
+    public static final long MAX_REPORTED_MS = 253_402_300_799_999L;
+
+    /**
+     * Epoch ms of a time a phone reports ({@code at} of acks and statuses, a JSON value as
+     * {@link Json} reads it), or null when it cannot be read: an ISO 8601 time with a zone
+     * ({@link #parse}), or a finite number, epoch seconds when its magnitude is below
+     * {@link #EPOCH_SECONDS_BELOW} and epoch milliseconds otherwise, rounded to the millisecond.
+     * Anything else, and any time outside years 0000..9999, is unreadable. Unreadable is not
+     * refused: {@code at} is informational and the gateway's clock decides, so no ack is dropped
+     * for it. readReportedTime of broker/payloads.ts is the same function.
+     */
+    public static Long readReported(Object value) {
+        Long ms;
+        if (value instanceof String) {
+            ms = parse((String) value);
+        } else if (value instanceof Double && !((Double) value).isNaN() && !((Double) value).isInfinite()) {
+            double n = (Double) value;
+            // Math.round rounds half up, as JavaScript's does; past Long's range it saturates, and the range check refuses that.
+            ms = Math.round(Math.abs(n) < EPOCH_SECONDS_BELOW ? n * 1000 : n);
+        } else {
+            return null;
+        }
+        return ms != null && ms >= MIN_REPORTED_MS && ms <= MAX_REPORTED_MS ? ms : null;
+    }
+
     /** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; no time-zone database involved). */
     static long daysFromCivil(long year, int month, int day) {
         long y = month <= 2 ? year - 1 : year;

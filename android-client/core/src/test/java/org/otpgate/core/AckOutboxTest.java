@@ -51,7 +51,7 @@ public class AckOutboxTest {
         AckOutbox again = AckOutbox.open(store);
         assertEquals(keys(outbox), keys(again));
         assertEquals("RESULT_ERROR_NO_SERVICE", again.pending().get(1).error);
-        assertEquals(3, again.pending().get(1).at);
+        assertEquals(Long.valueOf(3), again.pending().get(1).at);
     }
 
     @Test

@@ -52,7 +52,7 @@ public class AckTest {
             Parsed<Ack> parsed = Ack.parse(ack.toJson());
             assertTrue(parsed.reason(), parsed.isOk());
             assertEquals(status, parsed.value().status);
-            assertEquals(NOW, parsed.value().at);
+            assertEquals(Long.valueOf(NOW), parsed.value().at);
         }
     }
 
@@ -60,11 +60,11 @@ public class AckTest {
     public void readsWithTheGatewaysRules() {
         assertTrue(Ack.parse("{\"id\":\"a\",\"status\":\"sent\",\"at\":\"2030-01-01T00:00:00+03:00\",\"x\":1}").isOk());
         String[] refused = {
+            "{\"id\":\"a\",\"status\":\"sent\",\"error\":\"x\"}",
+            "{\"id\":\"a\",\"status\":\"failed\",\"at\":1893499202}",
+            "{\"status\":\"sent\",\"at\":1893499202000}",
             "{\"id\":\"a\",\"status\":\"SENT\",\"at\":\"2030-01-01T00:00:00Z\"}",
             "{\"id\":\"a\",\"status\":\"queued\",\"at\":\"2030-01-01T00:00:00Z\"}",
-            "{\"id\":\"a\",\"status\":\"sent\"}",
-            "{\"id\":\"a\",\"status\":\"sent\",\"at\":\"2030-01-01T00:00:00\"}",
-            "{\"id\":\"a\",\"status\":\"sent\",\"at\":\"Jan 1 2030\"}",
             "{\"id\":\"a\",\"status\":\"sent\",\"error\":\"x\",\"at\":\"2030-01-01T00:00:00Z\"}",
             "{\"id\":\"a\",\"status\":\"failed\",\"at\":\"2030-01-01T00:00:00Z\"}",
             "{\"id\":\"a\",\"status\":\"failed\",\"error\":5,\"at\":\"2030-01-01T00:00:00Z\"}",
@@ -77,6 +77,30 @@ public class AckTest {
             "nope",
         };
         for (String text : refused) assertFalse(text, Ack.parse(text).isOk());
+    }
+
+    @Test
+    public void takesAnAckWhateverItsTimeSays() {
+        // Refusing a phone's sent over its timestamp would make the gateway send the code again.
+        String[][] read = {
+            {"{\"id\":\"a\",\"status\":\"sent\",\"at\":1893499202000}", "2030-01-01T12:00:02.000Z"},
+            {"{\"id\":\"a\",\"status\":\"sent\",\"at\":1893499202}", "2030-01-01T12:00:02.000Z"},
+            {"{\"id\":\"a\",\"status\":\"delivered\",\"at\":\"2030-01-01T07:00:02-05:00\"}", "2030-01-01T12:00:02.000Z"},
+            {"{\"id\":\"a\",\"status\":\"sent\"}", null},
+            {"{\"id\":\"a\",\"status\":\"sent\",\"at\":\"2030-01-01T00:00:00\"}", null},
+            {"{\"id\":\"a\",\"status\":\"sent\",\"at\":\"Jan 1 2030\"}", null},
+            {"{\"id\":\"a\",\"status\":\"sent\",\"at\":true}", null},
+            {"{\"id\":\"a\",\"status\":\"sent\",\"at\":null}", null},
+            {"{\"id\":\"a\",\"status\":\"failed\",\"error\":\"EXPIRED\",\"at\":{}}", null},
+        };
+        for (String[] c : read) {
+            Parsed<Ack> parsed = Ack.parse(c[0]);
+            assertTrue(c[0], parsed.isOk());
+            Long at = parsed.value().at;
+            assertEquals(c[0], c[1], at == null ? null : IsoTime.format(at));
+        }
+        // Read without a time, written back without one: the phone never invents an at.
+        assertEquals("{\"id\":\"a\",\"status\":\"sent\"}", Ack.parse("{\"id\":\"a\",\"status\":\"sent\",\"at\":\"soon\"}").value().toJson());
     }
 
     @Test

@@ -50,9 +50,8 @@ public class DeviceStatusTest {
             "{\"online\":true,\"battery\":101,\"signal\":2,\"sims\":[],\"app\":\"a\",\"at\":\"2030-01-01T00:00:00Z\"}",
             "{\"online\":true,\"battery\":50,\"signal\":5,\"sims\":[],\"app\":\"a\",\"at\":\"2030-01-01T00:00:00Z\"}",
             "{\"online\":true,\"battery\":50,\"signal\":2,\"sims\":[1,2,3,4,5,6,7,8,9],\"app\":\"a\",\"at\":\"2030-01-01T00:00:00Z\"}",
-            "{\"online\":true,\"battery\":50,\"signal\":2,\"sims\":[],\"app\":\"a\",\"at\":\"2030-01-01T00:00:00\"}",
             "{\"online\":false,\"battery\":50}",
-            "{\"online\":false,\"at\":\"yesterday\"}",
+            "{\"online\":false,\"battery\":50,\"at\":1893499200}",
             "{\"online\":false,\"sims\":null}",
             "{\"online\":true,\"signal\":2.5}",
             "{\"online\":true,\"battery\":null}",
@@ -63,6 +62,16 @@ public class DeviceStatusTest {
         // Every member but online is optional: other clients may report less than this phone does.
         assertTrue(DeviceStatus.validate("{\"online\":true}").value());
         assertTrue(DeviceStatus.validate("{\"online\":true,\"battery\":55,\"app\":\"raw/1\"}").value());
+        // A status is never refused for its time: an unreadable one counts as absent.
+        for (String text : new String[] {
+            "{\"online\":true,\"battery\":50,\"signal\":2,\"sims\":[],\"app\":\"a\",\"at\":\"2030-01-01T00:00:00\"}",
+            "{\"online\":false,\"at\":\"yesterday\"}",
+            "{\"online\":false,\"at\":1893499200000}",
+            "{\"online\":true,\"at\":1893499200}",
+            "{\"online\":true,\"at\":false}",
+        }) {
+            assertTrue(text, DeviceStatus.validate(text).isOk());
+        }
     }
 
     private static String repeat(char c, int n) {

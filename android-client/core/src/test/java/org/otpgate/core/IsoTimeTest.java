@@ -58,6 +58,32 @@ public class IsoTimeTest {
     }
 
     @Test
+    public void readsReportedTimesAsTheGatewayDoes() {
+        assertEquals(Long.valueOf(1893499202000L), IsoTime.readReported("2030-01-01T15:00:02+03:00"));
+        assertEquals(Long.valueOf(1893499202000L), IsoTime.readReported(1893499202000.0));
+        assertEquals(Long.valueOf(1893499202000L), IsoTime.readReported(1893499202.0));
+        assertEquals(Long.valueOf(1893499202250L), IsoTime.readReported(1893499202.25));
+        // The cut: below 1e11 in magnitude is seconds, from 1e11 on milliseconds.
+        assertEquals(Long.valueOf(99_999_999_999_000L), IsoTime.readReported(99_999_999_999.0));
+        assertEquals(Long.valueOf(100_000_000_000L), IsoTime.readReported(1e11));
+        assertEquals(Long.valueOf(-86_400_000L), IsoTime.readReported(-86_400.0));
+        assertEquals(Long.valueOf(0L), IsoTime.readReported(0.0));
+        // Half a millisecond rounds towards +infinity, as Math.round does in JavaScript (values from Node).
+        assertEquals(Long.valueOf(100_000_000_001L), IsoTime.readReported(1e11 + 0.5));
+        assertEquals(Long.valueOf(-100_000_000_000L), IsoTime.readReported(-1e11 - 0.5));
+        assertEquals(Long.valueOf(-1L), IsoTime.readReported(-0.0015));
+        assertEquals(Long.valueOf(IsoTime.MAX_REPORTED_MS), IsoTime.readReported((double) IsoTime.MAX_REPORTED_MS));
+        assertEquals(Long.valueOf(IsoTime.MIN_REPORTED_MS), IsoTime.readReported("0000-01-01T00:00:00Z"));
+        for (Object unreadable : new Object[] {
+            null, Json.NULL, Boolean.TRUE, "soon", "", "1893499202000", "2030-01-01T12:00:02",
+            1e20, -1e20, (double) IsoTime.MAX_REPORTED_MS + 1, Double.NaN, Double.POSITIVE_INFINITY,
+            "0000-01-01T00:00:00+00:01", java.util.Collections.emptyMap(), java.util.Collections.emptyList(),
+        }) {
+            assertNull(String.valueOf(unreadable), IsoTime.readReported(unreadable));
+        }
+    }
+
+    @Test
     public void formatsLikeToIsoString() {
         assertEquals("2030-01-01T00:00:00.000Z", IsoTime.format(1893456000000L));
         assertEquals("1970-01-01T00:00:00.001Z", IsoTime.format(1));

@@ -96,6 +96,25 @@ public class PayloadFixturesTest {
         assertEquals(String.valueOf(fixture.get("why")), fixture.get("valid"), accepted(fixture));
     }
 
+    /**
+     * On a valid ack or status, {@code readsAt} is the {@code at} it must read as: the ISO instant
+     * in UTC, or null when it counts as absent. Acks through {@link Ack#parse}; statuses (which the
+     * phone only writes) through {@link IsoTime#readReported}, the function Ack.parse uses.
+     */
+    @Test
+    public void readsAt() throws Json.SyntaxException {
+        if (!fixture.containsKey("readsAt")) return;
+        Object expected = fixture.get("readsAt");
+        String text = payload(fixture);
+        Long at;
+        if ("ack".equals(fixture.get("kind"))) {
+            at = Ack.parse(text).value().at;
+        } else {
+            at = IsoTime.readReported(Json.asObject(Json.parse(text)).get("at"));
+        }
+        assertEquals(String.valueOf(fixture.get("why")), expected == Json.NULL ? null : expected, at == null ? null : IsoTime.format(at));
+    }
+
     /** The core's verdict on every fixture, one JSON line each on stdout. */
     @SuppressWarnings("unchecked")
     public static void main(String[] args) throws IOException, Json.SyntaxException {

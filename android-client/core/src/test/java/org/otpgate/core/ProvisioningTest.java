@@ -8,6 +8,9 @@ import static org.junit.Assert.fail;
 
 import java.io.UnsupportedEncodingException;
 import java.net.URLEncoder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import org.junit.Test;
 
 /** The cases of test/phone-simulator/provisioning.test.ts, against the Java parser. */
@@ -62,9 +65,16 @@ public class ProvisioningTest {
         }
     }
 
+    /** What buildProvisioningUri returned for three brokers (mqttUrls), the rest as in {@link #with}. */
+    private static final String CLUSTER_BUILT_BY_THE_SERVER = "otpgate://provision?v=1&mqtt=mqtts%3A%2F%2Fgw-1.example.com%3A8883"
+            + "&mqtt=mqtts%3A%2F%2Fgw-2.example.com%3A8883&mqtt=mqtts%3A%2F%2F%5Bfd00%3A%3A3%5D%3A9883&id=dev_7f3a&token=tok"
+            + "&fp=AB%3ACD%3AEF%3A01%3A23%3A45%3A67%3A89%3AAB%3ACD%3AEF%3A01%3A23%3A45%3A67%3A89%3AAB%3ACD%3AEF%3A01%3A23%3A45"
+            + "%3A67%3A89%3AAB%3ACD%3AEF%3A01%3A23%3A45%3A67%3A89";
+
     @Test
     public void readsAUriTheServerBuilt() throws Exception {
         Provisioning p = Provisioning.parse(BUILT_BY_THE_SERVER);
+        assertEquals(Arrays.asList("mqtts://gateway.example.com:8883"), p.mqttUrls);
         assertEquals("mqtts://gateway.example.com:8883", p.mqttUrl);
         assertEquals("dev_7f3a", p.deviceId);
         assertEquals("s3cr3t&token=with?odd/chars é+", p.token);
@@ -72,6 +82,54 @@ public class ProvisioningTest {
         assertEquals("https://gateway.example.com/v1/ca.pem?x=1&y=2", p.caUrl);
         assertEquals("ssl://gateway.example.com:8883", p.broker().pahoUri());
         assertEquals("gateway.example.com", p.broker().certificateName());
+    }
+
+    @Test
+    public void readsSeveralBrokersInTheOrderToTryThem() throws Exception {
+        Provisioning p = Provisioning.parse(CLUSTER_BUILT_BY_THE_SERVER);
+        assertEquals(Arrays.asList("mqtts://gw-1.example.com:8883", "mqtts://gw-2.example.com:8883", "mqtts://[fd00::3]:9883"), p.mqttUrls);
+        assertEquals("mqtts://gw-1.example.com:8883", p.mqttUrl);
+        assertEquals("ssl://gw-1.example.com:8883", p.broker().pahoUri());
+        List<String> paho = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (BrokerAddress broker : p.brokers()) {
+            paho.add(broker.pahoUri());
+            names.add(broker.certificateName());
+        }
+        assertEquals(Arrays.asList("ssl://gw-1.example.com:8883", "ssl://gw-2.example.com:8883", "ssl://[fd00::3]:9883"), paho);
+        assertEquals(Arrays.asList("gw-1.example.com", "gw-2.example.com", "fd00::3"), names);
+        try {
+            p.mqttUrls.add("mqtts://x");
+            fail("the list can be changed");
+        } catch (UnsupportedOperationException expected) {
+            // read-only
+        }
+        assertFalse(p.toString().contains("tok"));
+        assertTrue(p.toString().contains("gw-2.example.com"));
+    }
+
+    @Test
+    public void readsHandWrittenBrokerListsAnywhereInTheQuery() throws Exception {
+        Provisioning p = Provisioning.parse("otpgate://provision?mqtt=mqtts://a:8883&v=1&id=d1&mqtt=mqtts://b&token=t&fp=" + FP + "&mqtt=mqtts://a:8883");
+        assertEquals(Arrays.asList("mqtts://a:8883", "mqtts://b", "mqtts://a:8883"), p.mqttUrls);
+        assertEquals(8883, p.brokers().get(1).port);
+    }
+
+    @Test
+    public void takesUpToEightBrokers() throws Exception {
+        StringBuilder eight = new StringBuilder(with("v", "1"));
+        for (int i = 2; i <= 8; i++) eight.append("&mqtt=mqtts://gw-").append(i);
+        assertEquals(8, Provisioning.parse(eight.toString()).mqttUrls.size());
+        refused(eight + "&mqtt=mqtts://gw-9", "at most 8 brokers");
+    }
+
+    @Test
+    public void refusesABadBrokerAnywhereInTheList() {
+        refused(with("v", "1") + "&mqtt=", "mqtt number 2 is empty");
+        refused(with("v", "1") + "&mqtt=mqtt://h:1883", "mqtts://");
+        refused(with("v", "1") + "&mqtt=mqtts://u:p@h", "credentials");
+        refused(with("mqtt", "") + "&mqtt=", "parameter mqtt is missing");
+        refused(uri("v", "1", "id", "d", "token", "t", "fp", FP), "parameter mqtt is missing");
     }
 
     @Test
@@ -148,9 +206,12 @@ public class ProvisioningTest {
     }
 
     @Test
-    public void refusesARepeatedParameterRatherThanGuessing() {
+    public void refusesARepeatedParameterOtherThanMqttRatherThanGuessing() {
         refused(with("v", "1") + "&id=other", "parameter id appears 2 times");
         refused(with("v", "1") + "&v=1", "parameter v appears 2 times");
+        refused(with("v", "1") + "&token=other", "parameter token appears 2 times");
+        refused(with("v", "1") + "&fp=" + FP, "parameter fp appears 2 times");
+        refused(with("ca", "https://h/ca.pem") + "&ca=https://h/ca.pem", "parameter ca appears 2 times");
     }
 
     @Test
