@@ -19,7 +19,7 @@ import { emailRoute, smsRoute } from "./delivery/cloud-routes.js";
 import { createAckRecorder } from "./delivery/device-acks.js";
 import { deviceRoute } from "./delivery/device-route.js";
 import { Dispatcher, type DeliveryRoute } from "./delivery/dispatcher.js";
-import type { Job } from "./delivery/job-state.js";
+import { isSettled, type Job } from "./delivery/job-state.js";
 import { MessageService } from "./delivery/message-service.js";
 import { connectMqttIntake } from "./delivery/mqtt-intake.js";
 import { withBreaker } from "./delivery/route-breaker.js";
@@ -31,19 +31,20 @@ import { OtpService } from "./otp/otp-service.js";
 import { createAfricasTalkingProvider } from "./providers/africastalking-provider.js";
 import { createEmailProvider } from "./providers/email-provider.js";
 import { createTwilioProvider } from "./providers/twilio-provider.js";
-import { createSealer } from "./security/sealing.js";
+import { createSealer, type Sealer } from "./security/sealing.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
+import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store } from "./store/store.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
 /** How long a plain message may wait for a route before it is useless. */
 const MESSAGE_TTL_SECONDS = 3600;
-/** How long a stopping node lets deliveries under way finish before it closes the broker. */
+/** How long a stopping node lets cloud calls under way finish before it hands their jobs back. */
 const SHUTDOWN_DRAIN_MS = 15_000;
-/** How often each node looks for jobs a crashed node left unsettled. */
-const REAP_INTERVAL_MS = 30_000;
+/** How often each node reloads the cancels kept in the store (live ones reach it as signals). */
+const CANCEL_RELOAD_MS = 60_000;
 /** Each node confirms the phones it holds this often; a presence older than three rounds is stale. */
 const PRESENCE_REFRESH_MS = 30_000;
 
@@ -63,6 +64,8 @@ export interface Gateway {
   presence: PresenceTracker;
   callbacks: CallbackNotifier;
   metrics: Metrics;
+  /** Seals what the store must not hold in clear (message bodies, records). */
+  sealer: Sealer;
   logger: Logger;
   tls: TlsMaterial;
   /** Set only on the first start of a DATA_DIR without ADMIN_API_KEY. */
@@ -97,6 +100,17 @@ export function createLogger(level: string): Logger {
   });
 }
 
+function openStore(config: Config, sealer: Sealer, redisKeyPrefix?: string): Store {
+  switch (config.store) {
+    case "redis":
+      return new RedisStore({ url: config.redisUrl!, keyPrefix: redisKeyPrefix, sealer });
+    case "memory":
+      return new MemoryStore();
+    case "sqlite":
+      return new SqliteStore({ file: path.join(config.dataDir, "otpgate.db"), sealer });
+  }
+}
+
 /** Redis must answer at start: without it nothing works, and the broker would wait for it silently. */
 async function reachable(store: RedisStore, url: string): Promise<void> {
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer within 10 s")), 10_000).unref());
@@ -125,18 +139,17 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     callbackSecret: config.callbackSecret,
   });
   const tls = await tlsMaterial(config);
-  const store: Store = config.redisUrl
-    ? new RedisStore({ url: config.redisUrl, keyPrefix: options.redisKeyPrefix })
-    : new MemoryStore({ persistFile: path.join(config.dataDir, "state.json") });
+  const sealer = createSealer(secrets.otpSecret);
+  const store = openStore(config, sealer, options.redisKeyPrefix);
   if (store instanceof RedisStore) await reachable(store, config.redisUrl!);
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics });
-  const sealer = createSealer(secrets.otpSecret);
   const callbacks = new CallbackNotifier({
     secret: secrets.callbackSecret,
     logger: logger.child({ component: "callbacks" }),
     onOutcome: (outcome) => metrics.callbacks.inc({ outcome }),
   });
   const onStateChange = (job: Job) => {
+    if (isSettled(job)) metrics.jobsSettled.inc({ kind: job.kind, state: job.state });
     if (job.callbackUrl) callbacks.notify(job);
   };
 
@@ -147,6 +160,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   // `devices` is declared below; the broker calls it only once clients connect, after listen().
   const broker = await MqttBroker.create({
     authenticate: (clientId, username, password) => devices.authenticate(clientId, username, password),
+    recordAck: (deviceId, ack) => recordAck(deviceId, ack),
     logger: logger.child({ component: "broker" }),
     redisUrl: config.redisUrl,
   });
@@ -170,9 +184,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     onStateChange,
     onOutcome: (status, outcome) => metrics.deviceAcks.inc({ status, outcome }),
   });
-  broker.on("ack", (deviceId, ack) => {
-    recordAck(deviceId, ack).catch((error: unknown) => logger.error({ err: error, device: deviceId, jobId: ack.id }, "could not record an ack"));
-  });
+  broker.withhold(await store.activeCancels(Date.now()));
 
   const timeoutMs = config.providerTimeoutMs;
   const email = config.email ? createEmailProvider({ ...config.email, timeoutMs }) : undefined;
@@ -195,8 +207,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: logger.child({ component: "dispatcher" }),
     attemptTimeoutMs: timeoutMs,
     maxInFlight: config.maxInFlight,
+    leaseGraceMs: config.leases.graceMs,
     onStateChange,
   });
+  // An ack applied on any node: whoever waits on that job looks again.
+  broker.on("clusterAck", (_deviceId, ack) => dispatcher.jobChanged(ack.id));
   const otp = new OtpService({
     store,
     dispatcher,
@@ -216,10 +231,18 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   connectMqttIntake(broker, { messages, store, sealer, metrics, logger: logger.child({ component: "mqtt-intake" }), retentionSeconds: config.otp.policy.retentionSeconds });
 
-  const reaper = setInterval(() => {
-    dispatcher.reapOverdue().catch((error: unknown) => logger.error({ err: error }, "reaping overdue jobs failed"));
-  }, REAP_INTERVAL_MS);
-  reaper.unref();
+  // Every node takes over jobs whose lease lapsed: a node died, or stopped and handed them back.
+  const sweeper = setInterval(() => {
+    dispatcher.sweep().catch((error: unknown) => logger.error({ err: error }, "looking for jobs to take over failed"));
+  }, config.leases.sweepIntervalMs);
+  sweeper.unref();
+  const cancelReload = setInterval(() => {
+    store.activeCancels(Date.now()).then(
+      (cancels) => broker.withhold(cancels),
+      (error: unknown) => logger.warn({ err: error }, "reloading cancels failed"),
+    );
+  }, CANCEL_RELOAD_MS);
+  cancelReload.unref();
   new Gauge({
     name: "otpgate_mqtt_connected_clients",
     help: "MQTT clients connected to this node",
@@ -245,7 +268,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       version,
     });
   } catch (error) {
-    clearInterval(reaper);
+    clearInterval(sweeper);
+    clearInterval(cancelReload);
     await broker.close();
     await store.close();
     throw error;
@@ -260,6 +284,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     presence,
     callbacks,
     metrics,
+    sealer,
     logger,
     tls,
     generatedAdminKey: secrets.generatedAdminKey,
@@ -282,11 +307,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       return addresses;
     },
     async close() {
-      clearInterval(reaper);
+      clearInterval(sweeper);
+      clearInterval(cancelReload);
       presence.close();
+      // No new work from here (new requests get 503); jobs waiting on phones are handed back with
+      // their attempts open, so whoever takes them over waits for the same phone: no second send.
+      await dispatcher.handBack(SHUTDOWN_DRAIN_MS);
       await http.close();
-      // Jobs under way finish first, while their phones can still ack; the broker goes last.
-      await Promise.race([dispatcher.drain(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_DRAIN_MS).unref())]);
       await broker.close();
       await dispatcher.drain();
       await presence.settle();

@@ -14,6 +14,11 @@ const gateway = await createGateway(config);
 const addresses = await gateway.listen();
 
 const log = gateway.logger;
+// Libraries start promises nobody awaits (Redis clients during an outage, most of all); one of them
+// failing is logged, not fatal: every decision is in the store, and the node keeps serving. An
+// uncaught exception is another matter (state may be half-changed): Node's default stands, the
+// process exits, and leases let another node, or this one restarted, carry its jobs on.
+process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection (kept serving)"));
 log.info(
   { store: gateway.store.kind, routes: gateway.routes, dataDir: config.dataDir, mqtts: addresses.mqtts, mqtt: addresses.mqtt, phonesConnectTo: addresses.publicMqttUrl, caFingerprint: gateway.tls.caFingerprint },
   "otpgate is up",

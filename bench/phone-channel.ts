@@ -25,6 +25,7 @@
  * Every scenario runs RUNS times, interleaved, after an unrecorded warm-up; medians are printed.
  */
 import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type AddressInfo } from "node:net";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
@@ -37,7 +38,8 @@ import { loadConfig } from "../api/config/config.js";
 import { isSettled, type Job } from "../api/delivery/job-state.js";
 import { createGateway, type Gateway } from "../api/gateway.js";
 import { keyDigest } from "../api/keys/api-key-format.js";
-import { MemoryStore } from "../api/store/memory-store.js";
+import { createSealer } from "../api/security/sealing.js";
+import { SqliteStore } from "../api/store/sqlite-store.js";
 import { MAX_PAYLOAD_BYTES } from "../broker/payloads.js";
 import type { DeviceRecord } from "../api/store/store.js";
 import { forkTs, type RpcChild } from "./ipc.js";
@@ -350,7 +352,8 @@ function vmRssKb(pid: number): number {
 }
 
 /** The memory store's state file (what MemoryStore loads at start) holding `count` devices. */
-function seedDevices(dataDir: string, count: number): Credentials[] {
+/** Registers `count` phones straight into the gateway's default store, as POST /v1/devices would. */
+async function seedDevices(dataDir: string, count: number): Promise<Credentials[]> {
   const now = new Date().toISOString();
   const credentials: Credentials[] = [];
   const devices: DeviceRecord[] = [];
@@ -360,8 +363,10 @@ function seedDevices(dataDir: string, count: number): Credentials[] {
     credentials.push({ id, token });
     devices.push({ id, name: `idle ${i}`, tokenDigest: keyDigest(token), maxPerMinute: 20, prefixes: [], createdAt: now });
   }
-  const file = path.join(dataDir, "state.json");
-  writeFileSync(file, JSON.stringify({ apiKeys: [], devices, publishers: [] }), { mode: 0o600 });
+  // Device records are not sealed, so any sealer will do for this handle.
+  const store = new SqliteStore({ file: path.join(dataDir, "otpgate.db"), sealer: createSealer(randomUUID()) });
+  for (const device of devices) await store.saveDevice(device);
+  await store.close();
   return credentials;
 }
 
@@ -380,12 +385,7 @@ async function partB(): Promise<void> {
   const total = steps.at(-1)!;
 
   const dataDir = tempDir("b");
-  const devices = seedDevices(dataDir, total);
-  // Check the file against the real loader, so a format change fails here and not as 10,000 refused CONNECTs.
-  const check = new MemoryStore({ persistFile: path.join(dataDir, "state.json") });
-  const loaded = (await check.listDevices()).length;
-  await check.close();
-  if (loaded !== total) throw new Error(`the memory store loaded ${loaded} of ${total} seeded devices`);
+  const devices = await seedDevices(dataDir, total);
 
   const [httpPort, tlsPort] = [await freePort(), await freePort()];
   const gatewayProcess = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "api/main.ts"], {

@@ -47,9 +47,7 @@ type Signal =
 const SIGNAL_TOPIC = "$otpgate/signal";
 
 export interface BrokerEvents {
-  /** A phone's ack, emitted on the node the phone is connected to (once per cluster). */
-  ack: [deviceId: string, ack: AckPayload];
-  /** Any node: an ack or a transport ack seen anywhere in the cluster, for whoever waits on the job. */
+  /** Any node: an ack (already in the store) or a transport ack seen anywhere in the cluster, for whoever waits on the job. */
   clusterAck: [deviceId: string, ack: AckPayload];
   transportAck: [deviceId: string, jobId: string];
   deviceStatus: [deviceId: string, status: DeviceStatusPayload, session: string];
@@ -62,6 +60,12 @@ export interface BrokerEvents {
 
 export interface BrokerOptions {
   authenticate: MqttAuthenticator;
+  /**
+   * Writes a phone's ack to the store. The ack packet is acknowledged (PUBACK)
+   * only once this resolves; if it throws, the connection is closed without a
+   * PUBACK and the phone sends the ack again when it reconnects.
+   */
+  recordAck: (deviceId: string, ack: AckPayload) => Promise<void>;
   logger: FastifyBaseLogger;
   /** Shared emitter and persistence for a cluster; omit for one process. */
   redisUrl?: string;
@@ -175,8 +179,10 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
         this.refuse(`publish to ${packet.topic}`, `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`, client);
         return done(new Error("payload too large"));
       }
+      const topic = parseTopic(packet.topic);
       // A retained job would be replayed to the phone on every subscribe.
-      if (parseTopic(packet.topic)?.kind === "out") packet.retain = false;
+      if (topic?.kind === "out") packet.retain = false;
+      if (principal.kind === "device" && topic?.kind === "ack") return this.takeAck(client, principal.deviceId, packet, done);
       done(null);
     };
 
@@ -235,6 +241,29 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     aedes.on("publish", (packet, client) => this.onPublish(packet, client));
   }
 
+  /**
+   * A phone's ack: written to the store before Aedes may PUBACK it (Aedes
+   * acknowledges right after this hook), then told to the cluster. A garbled
+   * ack is acknowledged and dropped: sending it again would not mend it.
+   */
+  private takeAck(client: Client, deviceId: string, packet: { payload?: unknown }, done: (error?: Error | null) => void): void {
+    const ack = parsePayload(ackPayload, packet.payload as Buffer);
+    if (!ack.ok) {
+      this.refuse(`ack from ${deviceId}`, ack.error, client);
+      return done(null);
+    }
+    this.options.recordAck(deviceId, ack.value).then(
+      () => {
+        done(null);
+        this.signal({ type: "ack", deviceId, ack: ack.value });
+      },
+      (error: unknown) => {
+        this.options.logger.warn({ device: deviceId, jobId: ack.value.id, err: (error as Error).message }, "mqtt: could not record an ack; closing so the phone sends it again");
+        done(new Error("ack not recorded"));
+      },
+    );
+  }
+
   private onPublish(packet: AedesPublishPacket, client: Client | null): void {
     if (!client) return;
     const principal = this.principals.get(client);
@@ -243,12 +272,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     const payload = packet.payload as Buffer;
     const log = this.options.logger;
 
-    if (principal.kind === "device" && topic.kind === "ack") {
-      const ack = parsePayload(ackPayload, payload);
-      if (!ack.ok) return this.refuse(`ack from ${principal.deviceId}`, ack.error, client);
-      this.emit("ack", principal.deviceId, ack.value);
-      this.signal({ type: "ack", deviceId: principal.deviceId, ack: ack.value });
-    } else if (principal.kind === "device" && topic.kind === "device") {
+    // Acks were taken in authorizePublish, before their PUBACK.
+    if (principal.kind === "device" && topic.kind === "device") {
       const status = parsePayload(deviceStatusPayload, payload);
       if (!status.ok) return this.refuse(`status from ${principal.deviceId}`, status.error, client);
       this.emit("deviceStatus", principal.deviceId, status.value, this.sessions.get(client)!);
@@ -308,10 +333,47 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     await this.publish(topicFor.out(deviceId), job);
   }
 
-  /** Takes a job back: a cancel for the phone, and no broker anywhere forwards the job from now on. */
+  /**
+   * Takes a job back: no broker anywhere forwards the job from now on, the
+   * phone gets a cancel, and the job leaves the phone's offline queue.
+   * (The caller keeps the cancel in the store, so a restarted node withholds
+   * it too: see `withhold`.)
+   */
   async cancelJob(deviceId: string, jobId: string, keepUntil: number): Promise<void> {
+    this.revoked.set(jobId, keepUntil);
     this.signal({ type: "revoke", jobId, until: keepUntil });
+    await this.dropQueued(deviceId, jobId);
     await this.publish(topicFor.out(deviceId), { id: jobId, cancel: true });
+  }
+
+  /** Jobs taken back earlier (read from the store at start): never forwarded again. */
+  withhold(cancels: { jobId: string; until: number }[]): void {
+    for (const cancel of cancels) this.revoked.set(cancel.jobId, Math.max(this.revoked.get(cancel.jobId) ?? 0, cancel.until));
+  }
+
+  /**
+   * Removes a job from a phone's offline queue in the broker's persistence
+   * (memory or Redis), so it is not even stored for a phone that is away.
+   * Aedes offers no call for this; the persistence's public outgoing-queue
+   * methods do it: find the packet, give it a message id if it has none yet,
+   * then clear that id.
+   */
+  async dropQueued(deviceId: string, jobId: string): Promise<number> {
+    const { persistence } = this.aedes as unknown as { persistence: QueuePersistence };
+    const client = { id: deviceId };
+    const hits: QueuedPacket[] = [];
+    for await (const packet of persistence.outgoingStream(client)) {
+      if (packet.topic !== topicFor.out(deviceId) || !packet.payload) continue;
+      const job = parsePayload(jobPayload, Buffer.from(packet.payload));
+      if (job.ok && job.value.id === jobId) hits.push(packet);
+    }
+    for (const packet of hits) {
+      // Ids above what Aedes hands out for this session's in-flight packets are free for this use.
+      const messageId = typeof packet.messageId === "number" ? packet.messageId : 60_000 + Math.floor(Math.random() * 5_000);
+      await persistence.outgoingUpdate(client, { ...packet, messageId });
+      await persistence.outgoingClearMessageId(client, { messageId });
+    }
+    return hits.length;
   }
 
   /** Closes the client's connection on whichever node holds it. */
@@ -375,6 +437,19 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   }
 }
 
+interface QueuedPacket {
+  topic: string;
+  payload?: Buffer | string;
+  messageId?: number;
+}
+
+/** The part of an Aedes persistence (memory or Redis) that holds a client's offline queue. */
+interface QueuePersistence {
+  outgoingStream(client: { id: string }): AsyncIterable<QueuedPacket>;
+  outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId: number }): Promise<unknown>;
+}
+
 /** Why a client may not leave this will, if it may not: the same rules as its publishes. */
 function checkWill(principal: MqttPrincipal, will: { topic: string; payload?: Buffer | string } | undefined): string | undefined {
   if (!will) return undefined;
@@ -413,6 +488,7 @@ async function redisBackends(url: string, logger: FastifyBaseLogger) {
   (mq as unknown as { state: EventEmitter }).state.on("error", () => {});
   // Queued jobs carry OTP texts: they must not outlive their use in Redis (an hour is longer than any OTP).
   const persistence = createPersistence({ conn, packetTTL: () => 3600 });
+  survivesRedisOutages(conn, persistence as unknown as FragilePersistence, logger);
   return {
     mq,
     persistence,
@@ -421,6 +497,44 @@ async function redisBackends(url: string, logger: FastifyBaseLogger) {
       await withTimeout(persistence.destroy(), 2_000).catch(() => {});
       for (const connection of connections) connection.disconnect();
     },
+  };
+}
+
+/** The aedes-persistence-redis calls that can fail with no one listening. */
+interface FragilePersistence {
+  delWill(client: unknown): Promise<unknown>;
+  createRetainedStreamCombi(patterns: string[]): NodeJS.ReadableStream;
+}
+
+/**
+ * aedes-persistence-redis 11 starts some Redis commands without awaiting or
+ * catching them (`lrem`/`rpush` for wills and queue reads), Aedes chains
+ * `delWill(...).finally()` with no catch, and pipes the retained stream of a
+ * SUBSCRIBE with no error listener: during a Redis outage each of these ends
+ * the process. Here the same calls go on, and a failure is logged instead.
+ */
+function survivesRedisOutages(conn: Redis, persistence: FragilePersistence, logger: FastifyBaseLogger): void {
+  for (const name of ["lrem", "rpush"] as const) {
+    const original = (conn[name] as (...args: unknown[]) => Promise<unknown>).bind(conn);
+    Object.assign(conn, {
+      [name]: (...args: unknown[]) => {
+        const pending = original(...args);
+        pending.catch((error: Error) => logger.warn({ err: error.message }, `broker: Redis ${name} failed`));
+        return pending;
+      },
+    });
+  }
+  const delWill = persistence.delWill.bind(persistence);
+  persistence.delWill = (client) =>
+    delWill(client).catch((error: Error) => {
+      logger.warn({ err: error.message }, "broker: could not clear a will in Redis");
+      return undefined;
+    });
+  const retained = persistence.createRetainedStreamCombi.bind(persistence);
+  persistence.createRetainedStreamCombi = (patterns) => {
+    const stream = retained(patterns);
+    stream.on("error", (error: Error) => logger.warn({ err: error.message }, "broker: could not read retained messages from Redis"));
+    return stream;
   };
 }
 

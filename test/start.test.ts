@@ -67,7 +67,9 @@ describe("npm start", () => {
     expect((await fetch(`${first.url}/v1/keys`, { headers: { authorization: "Bearer og_admin_wrong" } })).status).toBe(401);
 
     // Secrets were generated into DATA_DIR, readable by the owner only; the key itself is not there.
-    expect(readdirSync(dataDir).sort()).toEqual(["admin-key.sha256", "callback-secret", "otp-secret", "tls"]);
+    // The default store's database, with its write-ahead log while the gateway runs.
+    expect(readdirSync(dataDir).sort()).toEqual(["admin-key.sha256", "callback-secret", "otp-secret", "otpgate.db", "otpgate.db-shm", "otpgate.db-wal", "tls"]);
+    expect(statSync(path.join(dataDir, "otpgate.db")).mode & 0o777).toBe(0o600);
     expect(readdirSync(path.join(dataDir, "tls")).sort()).toEqual(["ca-key.pem", "ca.pem", "server-key.pem", "server.pem"]);
     expect(statSync(path.join(dataDir, "otp-secret")).mode & 0o777).toBe(0o600);
     expect(readFileSync(path.join(dataDir, "admin-key.sha256"), "utf8")).not.toContain(key!);

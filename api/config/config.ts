@@ -26,6 +26,7 @@ const envSchema = z
     MQTT_HOST: z.string().min(1).default("127.0.0.1"),
     PUBLIC_MQTT_URL: optionalUrl.pipe(z.string().regex(/^mqtts:\/\//, "must be an mqtts:// URL: phones reach the broker over TLS").optional()),
     REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://").optional()),
+    STORE: optionalText.pipe(z.enum(["sqlite", "memory", "redis"], { error: "must be sqlite, memory or redis" }).optional()),
     DATA_DIR: z.string().min(1).default("./data"),
     ADMIN_API_KEY: optionalText.pipe(z.string().min(24, "must be at least 24 characters").optional()),
     OTP_SECRET: optionalText.pipe(z.string().min(32, "must be at least 32 characters").optional()),
@@ -61,6 +62,8 @@ const envSchema = z
     DISPATCH_MAX_IN_FLIGHT: positiveInt(1000),
     DEVICE_ACK_TIMEOUT_MS: positiveInt(10_000),
     DEVICE_SENT_TIMEOUT_MS: positiveInt(30_000),
+    SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+    LEASE_GRACE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
     TLS_CERT_FILE: optionalText,
     TLS_KEY_FILE: optionalText,
     TLS_CA_FILE: optionalText,
@@ -97,6 +100,8 @@ function missingCompanions(env: NodeJS.ProcessEnv): string[] {
 export interface Config {
   http: { port: number; host: string; bodyLimitBytes: number };
   mqtt: { tlsPort: number; port: number; host: string; publicUrl?: string };
+  /** sqlite (default: DATA_DIR/otpgate.db), memory (nothing survives) or redis (REDIS_URL, a cluster). */
+  store: "sqlite" | "memory" | "redis";
   redisUrl?: string;
   dataDir: string;
   adminApiKey?: string;
@@ -110,6 +115,8 @@ export interface Config {
   breaker: { minCalls: number; resetSeconds: number };
   maxInFlight: number;
   device: { transportAckTimeoutMs: number; sentTimeoutMs: number };
+  /** How often each node looks for jobs whose lease lapsed, and how long past a step's deadline a lease lasts. */
+  leases: { sweepIntervalMs: number; graceMs: number };
   tls?: { certFile: string; keyFile: string; caFile?: string };
   callbackSecret?: string;
   rateLimit: { perKeyPerMinute: number; perIpPerMinute: number };
@@ -132,6 +139,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       problems.push(`${name}: ${issue.message}${shown}`);
     }
   }
+  if (parsed.success && parsed.data.STORE === "redis" && !parsed.data.REDIS_URL) problems.push("STORE: redis needs REDIS_URL");
+  if (parsed.success && parsed.data.STORE && parsed.data.STORE !== "redis" && parsed.data.REDIS_URL) {
+    problems.push(`STORE: ${parsed.data.STORE} cannot be used with REDIS_URL (unset one of them)`);
+  }
   if (!parsed.success || problems.length > 0) return { ok: false, problems };
   const e = parsed.data;
   return {
@@ -139,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
     config: {
       http: { port: e.PORT, host: e.HOST, bodyLimitBytes: BODY_LIMIT_BYTES },
       mqtt: { tlsPort: e.MQTT_TLS_PORT, port: e.MQTT_PORT, host: e.MQTT_HOST, publicUrl: e.PUBLIC_MQTT_URL },
+      store: e.STORE ?? (e.REDIS_URL ? "redis" : "sqlite"),
       redisUrl: e.REDIS_URL,
       dataDir: e.DATA_DIR,
       adminApiKey: e.ADMIN_API_KEY,
@@ -168,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
       maxInFlight: e.DISPATCH_MAX_IN_FLIGHT,
       device: { transportAckTimeoutMs: e.DEVICE_ACK_TIMEOUT_MS, sentTimeoutMs: e.DEVICE_SENT_TIMEOUT_MS },
+      leases: { sweepIntervalMs: e.SWEEP_INTERVAL_MS, graceMs: e.LEASE_GRACE_MS },
       tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, caFile: e.TLS_CA_FILE } : undefined,
       callbackSecret: e.CALLBACK_SECRET,
       breaker: { minCalls: e.PROVIDER_BREAKER_MIN_CALLS, resetSeconds: e.PROVIDER_BREAKER_RESET_SECONDS },

@@ -1,8 +1,12 @@
 /**
- * What a phone's ack does to its job. Run once per ack, on the node the phone
- * is connected to; every change is a compare-and-set, so a repeated ack (QoS 1
- * redelivers) changes nothing, and an ack for an attempt the gateway already
- * gave up on is recorded as late and never acted on.
+ * What a phone's ack does to its job: the one writer of a device attempt's
+ * `sent`, `delivered` and `failed`. Run on the node the phone is connected to,
+ * before the broker acknowledges the ack packet (so a store that is away, or a
+ * node that dies, makes the phone send it again instead of losing it). Every
+ * change is a compare-and-set, so a repeated ack (QoS 1 redelivers) changes
+ * nothing, and an ack for an attempt the gateway already gave up on is
+ * recorded as late and never acted on. The gateway's clock dates every change:
+ * the phone's `at` is informational.
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { AckPayload } from "../../broker/payloads.js";
@@ -11,11 +15,11 @@ import * as jobState from "./job-state.js";
 import type { Job } from "./job-state.js";
 
 export function applyAck(job: Job, deviceId: string, ack: AckPayload, now: Date): Job {
-  const route = `device:${deviceId}`;
+  const route = jobState.deviceTarget(deviceId);
   const attempt = job.attempts.findLast((a) => a.route === route);
   if (!attempt) throw new jobState.InvalidTransition(`job ${job.id} was never sent to ${route}`);
   if (attempt.state === "failed" || attempt.state === "cancelled") {
-    return jobState.recordLateAck(job, route, { status: ack.status, at: ack.at, ...(ack.error ? { error: ack.error } : {}) });
+    return jobState.recordLateAck(job, route, { status: ack.status, at: now.toISOString(), ...(ack.error ? { error: ack.error } : {}) });
   }
   switch (ack.status) {
     case "received":
@@ -44,7 +48,7 @@ export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogge
       } catch (error) {
         if (!(error instanceof jobState.InvalidTransition)) throw error;
         applied = false;
-        known = job.attempts.some((a) => a.route === `device:${deviceId}`);
+        known = job.attempts.some((a) => a.route === jobState.deviceTarget(deviceId));
         return null;
       }
     });

@@ -3,15 +3,17 @@
  * `prepare` picks the phone (online, under its per-minute budget, least busy,
  * preferring phones whose prefixes match the number); `deliver` publishes the
  * job and waits for two deadlines: the transport ack (the phone's PUBACK)
- * and its `sent` ack. A miss, a `failed` ack or an abort takes the job back
- * from the phone (a `cancel`, and no broker forwards it any more) so the
- * dispatcher can move on without the phone sending it too.
+ * and its `sent` ack. The phone's acks are written to the job by the node
+ * that receives them (device-acks.ts), so a `sent` is recorded once, there;
+ * this route only learns of it. When the dispatcher gives up on an attempt it
+ * calls `takeBack`: the cancel is kept in the store (every node, and a
+ * restarted one, withholds the job from the phone) and sent to the phone.
  */
 import { MAX_PAYLOAD_BYTES, jobPayload, type AckPayload, type JobPayload } from "../../broker/payloads.js";
 import { ProviderError, type SendReceipt } from "../providers/provider.js";
 import type { DevicePresence, DeviceRecord, Store } from "../store/store.js";
 import type { DeliveryRoute } from "./dispatcher.js";
-import type { Job } from "./job-state.js";
+import { deviceOf, deviceTarget, type Job } from "./job-state.js";
 
 /** What the route needs of the broker (implemented by broker/mqtt-broker.ts). */
 export interface DeviceChannel {
@@ -82,6 +84,15 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
     name: "device",
     channel: "sms",
     attemptTimeoutMs: options.transportAckTimeoutMs + options.sentTimeoutMs + 1_000,
+    outcomeRecordedByAck: true,
+
+    async takeBack(job, target) {
+      const deviceId = deviceOf(target);
+      if (deviceId === null) return;
+      const until = Date.parse(job.expiresAt);
+      await options.store.saveCancel({ jobId: job.id, deviceId, until });
+      await options.channel.cancelJob(deviceId, job.id, until);
+    },
 
     async prepare(job) {
       const to = job.to!;
@@ -99,13 +110,13 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
         .map((device, i) => ({ device, load: counts[i] ?? 0, match: prefixMatches(device, to) ? 0 : 1, tie: Math.random() }))
         .sort((a, b) => a.match - b.match || a.load - b.load || a.tie - b.tie);
       for (const { device } of ranked) {
-        if (await store.reserveDeviceSend(device.id, device.maxPerMinute, at)) return `device:${device.id}`;
+        if (await store.reserveDeviceSend(device.id, device.maxPerMinute, at)) return deviceTarget(device.id);
       }
       throw new ProviderError("every online phone is at its per-minute limit", "transient", "device:rate");
     },
 
     deliver(job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt> {
-      const deviceId = target.slice("device:".length);
+      const deviceId = deviceOf(target) ?? "";
       const built = phoneJobPayload(job, text);
       // Nothing was published, so there is nothing to take back; another route may carry it.
       if (!built.ok) return Promise.reject(new ProviderError(`no phone would take this job: ${built.reason}`, "permanent", "device:invalid_job"));
@@ -119,8 +130,7 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
           waiters.delete(job.id);
           signal.removeEventListener("abort", onAbort);
           if (!error) return resolve({ providerStatus: "sent" });
-          // Take the job back before the dispatcher moves on, so the phone does not send it as well.
-          options.channel.cancelJob(deviceId, job.id, Date.parse(job.expiresAt)).catch(() => {});
+          // No cancel here: the dispatcher takes the job back (takeBack) only when it moves on, not when it stops.
           reject(error);
         };
         const onAbort = () => finish(new ProviderError("attempt abandoned", "transient", "timeout"));

@@ -5,10 +5,40 @@
  * until a route sends it or no route is left.
  */
 
-export type JobState = "queued" | "dispatched" | "sent" | "delivered" | "failed" | "expired";
-export type AttemptState = "dispatched" | "sent" | "delivered" | "failed" | "cancelled";
+export const JOB_STATES = ["queued", "dispatched", "sent", "delivered", "failed", "expired"] as const;
+export const ATTEMPT_STATES = ["dispatched", "sent", "delivered", "failed", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export type AttemptState = (typeof ATTEMPT_STATES)[number];
 /** `device:<id>`, `twilio`, `africastalking` or `email`. */
 export type Route = string;
+
+const DEVICE_PREFIX = "device:";
+
+/** The route of an attempt on one phone. */
+export function deviceTarget(deviceId: string): Route {
+  return DEVICE_PREFIX + deviceId;
+}
+
+/** The phone an attempt's route names, or null for a cloud route. */
+export function deviceOf(route: Route): string | null {
+  return route.startsWith(DEVICE_PREFIX) ? route.slice(DEVICE_PREFIX.length) : null;
+}
+
+/** The route kind (`device`, `twilio`, …) an attempt's route belongs to. */
+export function routeKind(route: Route): string {
+  return deviceOf(route) === null ? route : "device";
+}
+
+/**
+ * Who carries a job on, and until when. Every step a node takes renews it;
+ * once `until` has passed any node may take the job over and carry it on
+ * from the step it was in (a node that died, or one that handed it back).
+ */
+export interface Lease {
+  /** A token per claim, so a node never mistakes another claim (or its own earlier one) for its own. */
+  owner: string;
+  until: string;
+}
 
 export interface Attempt {
   route: Route;
@@ -42,6 +72,50 @@ export interface Job {
   /** After this the message is useless (the OTP expired): no route may send it. */
   expiresAt: string;
   callbackUrl?: string;
+  lease?: Lease;
+  /**
+   * For an open device attempt: when the gateway stops waiting for the
+   * phone's `sent`. Kept with the job so a node that takes it over waits for
+   * the same deadline instead of starting a second send.
+   */
+  attemptDeadline?: string;
+}
+
+export type NewJob = Omit<Job, "state" | "attempts" | "createdAt" | "updatedAt" | "lease" | "attemptDeadline">;
+
+/** A job as accepted, not yet tried anywhere, held by `lease` so no other node starts it meanwhile. */
+export function newJob(fields: NewJob, at: Date, lease?: Lease): Job {
+  return { ...fields, state: "queued", attempts: [], createdAt: at.toISOString(), updatedAt: at.toISOString(), ...(lease ? { lease } : {}) };
+}
+
+/**
+ * When a job needs someone to act on it: when its lease lapses, or when it
+ * expires, whichever is first; null once it is settled. Stores index jobs by it.
+ */
+export function dueAt(job: Job): number | null {
+  if (isSettled(job)) return null;
+  const expiry = Date.parse(job.expiresAt);
+  const leaseEnd = job.lease ? Date.parse(job.lease.until) : Date.parse(job.createdAt);
+  return Math.min(Number.isFinite(expiry) ? expiry : 0, Number.isFinite(leaseEnd) ? leaseEnd : 0);
+}
+
+/** Claims or renews the lease: only when it is free (lapsed) or already `owner`'s. */
+export function lease(job: Job, owner: string, until: Date, now: Date): Job {
+  if (isSettled(job)) throw new InvalidTransition(`job ${job.id} is already ${job.state}`);
+  if (job.lease && job.lease.owner !== owner && Date.parse(job.lease.until) > now.getTime()) {
+    throw new InvalidTransition(`job ${job.id} is leased to another node until ${job.lease.until}`);
+  }
+  return { ...job, lease: { owner, until: until.toISOString() } };
+}
+
+/** Hands the job back: any node may take it over at once. */
+export function releaseLease(job: Job, owner: string, now: Date): Job {
+  if (isSettled(job) || job.lease?.owner !== owner) throw new InvalidTransition(`job ${job.id} is not leased to ${owner}`);
+  return { ...job, lease: { owner, until: now.toISOString() } };
+}
+
+export function holdsLease(job: Job, owner: string): boolean {
+  return job.lease?.owner === owner;
 }
 
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(["delivered", "failed", "expired"]);
@@ -60,12 +134,18 @@ export function isSettled(job: Pick<Job, "state">): boolean {
 
 export class InvalidTransition extends Error {}
 
+/** The open attempt's deadline goes with it once the attempt is over. */
+function closed(job: Job): Job {
+  const { attemptDeadline: _deadline, ...rest } = job;
+  return rest;
+}
+
 function withAttempt(job: Job, route: Route, at: Date, patch: Partial<Attempt> & { state: AttemptState }): Job {
   const attempts = [...job.attempts];
   const index = attempts.findLastIndex((a) => a.route === route);
   if (index < 0) throw new InvalidTransition(`job ${job.id} has no attempt on ${route}`);
   attempts[index] = { ...attempts[index]!, ...patch, at: at.toISOString() };
-  return { ...job, attempts, updatedAt: at.toISOString() };
+  return closed({ ...job, attempts, updatedAt: at.toISOString() });
 }
 
 /** A route that could not take the job at all (no phone online, all at their rate): noted, and the job moves on. */
@@ -75,15 +155,24 @@ export function skipRoute(job: Job, route: Route, at: Date, error: string): Job 
   return { ...job, attempts: [...job.attempts, attempt], updatedAt: at.toISOString() };
 }
 
-/** Start an attempt on a route. Only from `queued` or after a failed attempt. */
-export function dispatch(job: Job, route: Route, at: Date): Job {
+/**
+ * Start an attempt on a route. Only from `queued` or after a failed attempt.
+ * `deadline`: when the gateway stops waiting for this attempt (device routes).
+ */
+export function dispatch(job: Job, route: Route, at: Date, deadline?: Date): Job {
   if (job.state !== "queued" && job.state !== "dispatched") {
     throw new InvalidTransition(`cannot dispatch job ${job.id} in state ${job.state}`);
   }
   const open = job.attempts.find((a) => a.state === "dispatched");
   if (open) throw new InvalidTransition(`job ${job.id} is already dispatched on ${open.route}`);
   const attempt: Attempt = { route, state: "dispatched", at: at.toISOString() };
-  return { ...job, state: "dispatched", attempts: [...job.attempts, attempt], updatedAt: at.toISOString() };
+  return {
+    ...closed(job),
+    state: "dispatched",
+    attempts: [...job.attempts, attempt],
+    updatedAt: at.toISOString(),
+    ...(deadline ? { attemptDeadline: deadline.toISOString() } : {}),
+  };
 }
 
 export function markSent(job: Job, route: Route, at: Date, providerMessageId?: string): Job {
@@ -127,12 +216,12 @@ export function markAttemptFailed(job: Job, route: Route, at: Date, error: strin
 /** No route is left. */
 export function exhaust(job: Job, at: Date, error = "no route delivered the message"): Job {
   if (isTerminal(job)) throw new InvalidTransition(`job ${job.id} is already ${job.state}`);
-  return { ...job, state: "failed", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, error) };
+  return closed({ ...job, state: "failed", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, error) });
 }
 
 export function expire(job: Job, at: Date): Job {
   if (isTerminal(job) || job.state === "sent") throw new InvalidTransition(`cannot expire job ${job.id} in ${job.state}`);
-  return { ...job, state: "expired", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, "expired") };
+  return closed({ ...job, state: "expired", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, "expired") });
 }
 
 function closeOpenAttempts(job: Job, at: Date, error: string): Attempt[] {

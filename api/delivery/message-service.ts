@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Sealer } from "../security/sealing.js";
 import type { Store } from "../store/store.js";
 import type { Dispatcher } from "./dispatcher.js";
-import { deliveryOf, type Attempt, type Delivery, type Job, type JobState } from "./job-state.js";
+import { deliveryOf, newJob, type Attempt, type Delivery, type JobState } from "./job-state.js";
 
 export interface SendMessageInput {
   to: string;
@@ -46,19 +46,19 @@ export class MessageService {
     if (!dispatcher.hasCapacity()) throw new OverloadedError("too many deliveries under way; retry in a second");
     const id = input.id ?? randomUUID();
     const now = new Date();
-    const job: Job = {
-      id,
-      kind: "message",
-      channel: "sms",
-      to: input.to,
-      sealedBody: sealer.seal(input.body),
-      state: "queued",
-      attempts: [],
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-      expiresAt: new Date(now.getTime() + this.deps.messageTtlSeconds * 1000).toISOString(),
-      ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
-    };
+    const job = newJob(
+      {
+        id,
+        kind: "message",
+        channel: "sms",
+        to: input.to,
+        sealedBody: sealer.seal(input.body),
+        expiresAt: new Date(now.getTime() + this.deps.messageTtlSeconds * 1000).toISOString(),
+        ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
+      },
+      now,
+      dispatcher.newLease(),
+    );
     if (!(await store.createJob(job, this.deps.messageTtlSeconds + this.deps.retentionSeconds))) {
       throw new DuplicateMessageError(`a message with id ${id} exists`);
     }

@@ -11,7 +11,7 @@ import type { Metrics } from "../metrics/metrics.js";
 import { InvalidPhoneNumber, toE164 } from "../phone/phone-number.js";
 import type { Sealer } from "../security/sealing.js";
 import type { Store } from "../store/store.js";
-import type { Job } from "./job-state.js";
+import { deviceTarget, dispatch, newJob } from "./job-state.js";
 import type { MessageService } from "./message-service.js";
 
 export interface IntakeSource {
@@ -49,18 +49,20 @@ export function connectMqttIntake(
 
   source.on("publisherJob", (publisher, deviceId, payload) => {
     const now = new Date();
-    const job: Job = {
-      id: payload.id,
-      kind: "message",
-      channel: "sms",
-      to: payload.to,
-      sealedBody: deps.sealer.seal(payload.body),
-      state: "dispatched",
-      attempts: [{ route: `device:${deviceId}`, state: "dispatched", at: now.toISOString() }],
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-      expiresAt: payload.expiresAt,
-    };
+    // The publisher chose the phone and sent the job itself: it is born dispatched there, held by
+    // the publisher until it expires (no node carries it on, nothing fails over), so only the
+    // phone's acks or its expiry settle it.
+    const expiry = new Date(Date.parse(payload.expiresAt));
+    const job = dispatch(
+      newJob(
+        { id: payload.id, kind: "message", channel: "sms", to: payload.to, sealedBody: deps.sealer.seal(payload.body), expiresAt: expiry.toISOString() },
+        now,
+        { owner: `publisher:${publisher}`, until: expiry.toISOString() },
+      ),
+      deviceTarget(deviceId),
+      now,
+      expiry,
+    );
     const ttl = Math.max(60, Math.ceil((Date.parse(payload.expiresAt) - now.getTime()) / 1000)) + deps.retentionSeconds;
     void (async () => {
       // QoS 1 may bring the same publish twice; the first one is the job.

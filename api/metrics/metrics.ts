@@ -11,6 +11,7 @@ export interface Metrics {
   sends: Counter<"route" | "outcome">;
   /** Jobs that ended: state = sent|delivered|failed|expired. */
   jobsSettled: Counter<"kind" | "state">;
+  jobsTakenOver: Counter;
   verifications: Counter<"outcome">;
   otpIssued: Counter<"channel" | "outcome">;
   httpDuration: Histogram<"method" | "route" | "status">;
@@ -31,6 +32,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     sends: new Counter({ name: "otpgate_route_attempts_total", help: "Delivery attempts by route and outcome", labelNames: ["route", "outcome"], registers }),
     jobsSettled: new Counter({ name: "otpgate_jobs_settled_total", help: "Jobs that reached a final state", labelNames: ["kind", "state"], registers }),
+    jobsTakenOver: new Counter({ name: "otpgate_jobs_taken_over_total", help: "Jobs this node took over after their lease lapsed", registers }),
     verifications: new Counter({ name: "otpgate_verifications_total", help: "OTP checks by outcome", labelNames: ["outcome"], registers }),
     otpIssued: new Counter({ name: "otpgate_otp_issued_total", help: "OTP requests by channel and outcome", labelNames: ["channel", "outcome"], registers }),
     mqttIntake: new Counter({ name: "otpgate_mqtt_intake_total", help: "Jobs published by MQTT publishers", labelNames: ["kind", "outcome"], registers }),

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Dispatcher } from "../delivery/dispatcher.js";
-import { deliveryOf, type Attempt, type Delivery, type Job } from "../delivery/job-state.js";
+import { deliveryOf, newJob, type Attempt, type Delivery } from "../delivery/job-state.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { Sealer } from "../security/sealing.js";
 import type { Store } from "../store/store.js";
@@ -12,6 +12,7 @@ import {
   codeDigest,
   digestsMatch,
   generateCode,
+  subjectKey,
   subjectsFor,
   type OtpChannel,
   type OtpPolicy,
@@ -117,7 +118,7 @@ export class OtpService {
       ...(destinations.to ? { to: destinations.to } : {}),
       ...(input.email ? { email: input.email } : {}),
       ...(input.userId ? { userId: input.userId } : {}),
-      subjects: subjectsFor({ userId: input.userId, to: destinations.to, email: channel === "email" ? input.email : undefined }),
+      subjects: this.subjectKeys({ userId: input.userId, to: destinations.to, email: channel === "email" ? input.email : undefined }),
       status: "pending",
       attempts: 0,
       maxAttempts: policy.maxAttempts,
@@ -134,30 +135,35 @@ export class OtpService {
 
     const text = { code, appName: this.deps.appName, ttlSeconds, locale: input.locale, origin: input.origin, appHash: input.appHash };
     const body = channel === "sms" ? otpSmsText(text) : otpEmail(text).text;
-    const job: Job = {
-      id: jobId,
-      kind: "otp",
-      otpId: id,
-      ...destinations,
-      sealedBody: sealer.seal(body),
-      subject: otpEmail(text).subject,
-      state: "queued",
-      attempts: [],
-      createdAt: new Date(now).toISOString(),
-      updatedAt: new Date(now).toISOString(),
-      expiresAt: new Date(record.expiresAt).toISOString(),
-      ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
-    };
+    const job = newJob(
+      {
+        id: jobId,
+        kind: "otp",
+        otpId: id,
+        ...destinations,
+        sealedBody: sealer.seal(body),
+        subject: otpEmail(text).subject,
+        expiresAt: new Date(record.expiresAt).toISOString(),
+        ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
+      },
+      new Date(now),
+      dispatcher.newLease(),
+    );
     await store.createJob(job, ttlSeconds + policy.retentionSeconds);
     dispatcher.submit(jobId);
     this.deps.metrics.otpIssued.inc({ channel, outcome: "accepted" });
     return { id, status: "pending", channel, expiresAt: job.expiresAt, delivery: deliveryOf(job) };
   }
 
+  /** What the store counts this OTP against: keyed digests of the user, number and address. */
+  private subjectKeys(input: { userId?: string; to?: string; email?: string }): string[] {
+    return subjectsFor(input).map((subject) => subjectKey(this.deps.secret, subject));
+  }
+
   /** The OTP a verify request means: by id, else the newest for the user, number or address. */
   private async resolveId(input: VerifyOtpInput): Promise<string> {
     if (input.id) return input.id;
-    const subject = subjectsFor({ userId: input.userId, to: input.to, email: input.email })[0];
+    const subject = this.subjectKeys({ userId: input.userId, to: input.to, email: input.email })[0];
     if (!subject) throw new OtpError("invalid_request", "one of id, userId, to or email is required");
     const id = await this.deps.store.latestOtpId(subject);
     if (!id) throw new OtpError("not_found", "no code was sent to that user or number");

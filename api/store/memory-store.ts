@@ -1,18 +1,28 @@
 /**
- * The default store: one process, no Redis. Everything lives in maps whose
- * entries expire like Redis keys would; API keys are also written to a JSON
- * file under DATA_DIR so they survive a restart. Node runs one callback at a
- * time, so a method that does not await between its read and its write is
- * atomic, which is all the contract asks.
+ * The in-memory store (STORE=memory): tests and throwaway runs. Nothing
+ * survives the process. Entries expire like Redis keys would. Node runs one
+ * callback at a time, so a method that does not await between its read and
+ * its write is atomic, which is all the contract asks.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import path from "node:path";
-import { isSettled, type Job } from "../delivery/job-state.js";
-import { secondsUntil, settleVerification, type OtpPolicy, type OtpRecord } from "../otp/rules.js";
+import { dueAt, type Job } from "../delivery/job-state.js";
+import {
+  NO_LIMITS,
+  decideIssue,
+  keepOtpUntil,
+  limitsAfterCheck,
+  limitsAfterIssue,
+  limitsAt,
+  lockOf,
+  settleVerification,
+  type OtpPolicy,
+  type OtpRecord,
+  type SubjectLimits,
+} from "../otp/rules.js";
 import {
   DEVICE_WINDOW_MS,
   PRESENCE_TTL_MS,
   type ApiKeyRecord,
+  type CancelRecord,
   type DevicePresence,
   type DeviceRecord,
   type IssueResult,
@@ -56,72 +66,54 @@ class ExpiringMap<V> {
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
   }
 
-  get size(): number {
-    return this.entries.size;
+  values(): V[] {
+    return [...this.entries.values()].map((entry) => entry.value);
   }
 }
 
 export interface MemoryStoreOptions {
-  /** JSON file that keeps API keys across restarts; omit for a purely in-memory store (tests). */
-  persistFile?: string;
   sweepIntervalMs?: number;
-}
-
-interface Counter {
-  count: number;
 }
 
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
   private readonly otps = new ExpiringMap<OtpRecord>();
-  private readonly latest = new ExpiringMap<string>();
-  private readonly cooldowns = new ExpiringMap<true>();
-  private readonly sendCounts = new ExpiringMap<Counter>();
-  private readonly failures = new ExpiringMap<Counter>();
-  private readonly locks = new ExpiringMap<true>();
+  private readonly subjects = new ExpiringMap<SubjectLimits>();
   private readonly jobs = new ExpiringMap<Job>();
   private readonly apiKeys = new Map<string, ApiKeyRecord>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly publishers = new Map<string, PublisherRecord>();
   private readonly presence = new ExpiringMap<DevicePresence>();
   private readonly deviceSends = new Map<string, number[]>();
-  /** Unsettled job id → expiresAt (ms). */
-  private readonly activeJobs = new Map<string, number>();
+  private readonly cancels = new ExpiringMap<CancelRecord>();
+  /** Unsettled job id → when it is due (job-state.dueAt). */
+  private readonly dueJobs = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly options: MemoryStoreOptions = {}) {
-    if (options.persistFile) this.load(options.persistFile);
+  constructor(options: MemoryStoreOptions = {}) {
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
 
+  private limitsOf(subject: string, now: number): SubjectLimits {
+    return limitsAt(this.subjects.get(subject, now) ?? NO_LIMITS, now);
+  }
+
+  private saveLimits(subject: string, limits: SubjectLimits): void {
+    const times = [limits.lockedUntil, limits.cooldownUntil, limits.sendWindowEndsAt, limits.failuresUntil, limits.latestUntil];
+    this.subjects.set(subject, limits, Math.max(0, ...times.filter((t): t is number => t !== undefined)));
+  }
+
   async issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult> {
-    for (const subject of record.subjects) {
-      const lockedUntil = this.locks.expiresAt(subject, now);
-      if (lockedUntil) return { ok: false, reason: "locked", retryAfterSeconds: secondsUntil(lockedUntil, now) };
-    }
-    for (const subject of record.subjects) {
-      const coolUntil = this.cooldowns.expiresAt(subject, now);
-      if (coolUntil) return { ok: false, reason: "cooldown", retryAfterSeconds: secondsUntil(coolUntil, now) };
-    }
-    for (const subject of record.subjects) {
-      const counter = this.sendCounts.get(subject, now);
-      if (counter && counter.count >= policy.maxSendsPerHour) {
-        return { ok: false, reason: "hourly_cap", retryAfterSeconds: secondsUntil(this.sendCounts.expiresAt(subject, now)!, now) };
-      }
-    }
-    const keepUntil = record.expiresAt + policy.retentionSeconds * 1000;
-    for (const subject of record.subjects) {
-      if (policy.resendCooldownSeconds > 0) this.cooldowns.set(subject, true, now + policy.resendCooldownSeconds * 1000);
-      const counter = this.sendCounts.get(subject, now);
-      if (counter) counter.count += 1;
-      else this.sendCounts.set(subject, { count: 1 }, now + 3_600_000);
-      const previousId = this.latest.get(subject, now);
-      const previous = previousId ? this.otps.get(previousId, now) : undefined;
-      if (previous && previous.status === "pending") this.otps.replace(previous.id, { ...previous, status: "expired" });
-      this.latest.set(subject, record.id, keepUntil);
-    }
-    this.otps.set(record.id, { ...record }, keepUntil);
+    const limits = record.subjects.map((subject) => this.limitsOf(subject, now));
+    const refused = decideIssue(limits, policy, now);
+    if (refused) return { ok: false, ...refused };
+    record.subjects.forEach((subject, i) => {
+      const previous = limits[i]!.latestOtpId ? this.otps.get(limits[i]!.latestOtpId!, now) : undefined;
+      if (previous && previous.id !== record.id && previous.status === "pending") this.otps.replace(previous.id, { ...previous, status: "expired" });
+      this.saveLimits(subject, limitsAfterIssue(limits[i]!, record, policy, now));
+    });
+    this.otps.set(record.id, { ...record }, keepOtpUntil(record, policy));
     return { ok: true };
   }
 
@@ -131,53 +123,29 @@ export class MemoryStore implements Store {
   }
 
   async latestOtpId(subject: string): Promise<string | null> {
-    return this.latest.get(subject) ?? null;
+    return this.limitsOf(subject, Date.now()).latestOtpId ?? null;
   }
 
   async verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult> {
     const record = this.otps.get(id, now);
     if (!record) return { found: false };
-    if (record.status === "pending") {
-      for (const subject of record.subjects) {
-        const lockedUntil = this.locks.expiresAt(subject, now);
-        if (lockedUntil) {
-          return {
-            found: true,
-            valid: false,
-            status: record.status,
-            attemptsLeft: Math.max(0, record.maxAttempts - record.attempts),
-            lockedForSeconds: secondsUntil(lockedUntil, now),
-          };
-        }
-      }
-    }
-    const { record: next, outcome } = settleVerification(record, matched, now);
+    const limits = record.subjects.map((subject) => this.limitsOf(subject, now));
+    const { record: next, outcome, counted } = settleVerification(record, matched, lockOf(limits, now), now);
     this.otps.replace(id, next);
-    if (next.attempts > record.attempts) this.countFailureOrSuccess(record.subjects, outcome.valid, policy, now);
+    if (counted) record.subjects.forEach((subject, i) => this.saveLimits(subject, limitsAfterCheck(limits[i]!, outcome.valid, policy, now)));
     return { found: true, ...outcome };
   }
 
-  private countFailureOrSuccess(subjects: string[], valid: boolean, policy: OtpPolicy, now: number): void {
-    for (const subject of subjects) {
-      if (valid) {
-        this.failures.delete(subject);
-        continue;
-      }
-      const counter = this.failures.get(subject, now);
-      const count = (counter?.count ?? 0) + 1;
-      // The failure count outlives any one code, so resending cannot reset it.
-      this.failures.set(subject, { count }, now + policy.lockoutSeconds * 1000);
-      if (count >= policy.lockoutThreshold) {
-        this.locks.set(subject, true, now + policy.lockoutSeconds * 1000);
-        this.failures.delete(subject);
-      }
-    }
+  private index(job: Job): void {
+    const due = dueAt(job);
+    if (due === null) this.dueJobs.delete(job.id);
+    else this.dueJobs.set(job.id, due);
   }
 
   async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
     if (this.jobs.get(job.id)) return false;
     this.jobs.set(job.id, structuredClone(job), Date.now() + ttlSeconds * 1000);
-    if (!isSettled(job)) this.activeJobs.set(job.id, Date.parse(job.expiresAt));
+    this.index(job);
     return true;
   }
 
@@ -190,25 +158,34 @@ export class MemoryStore implements Store {
     const current = this.jobs.get(id);
     if (!current) return null;
     const next = change(structuredClone(current));
-    if (next) this.jobs.replace(id, structuredClone(next));
-    if (isSettled(next ?? current)) this.activeJobs.delete(id);
-    return structuredClone(next ?? current);
+    if (!next) return structuredClone(current);
+    this.jobs.replace(id, structuredClone(next));
+    this.index(next);
+    return structuredClone(next);
   }
 
-  async overdueJobIds(now: number, limit: number): Promise<string[]> {
-    const overdue: string[] = [];
-    for (const [id, expiresAt] of this.activeJobs) {
-      if (overdue.length >= limit) break;
-      if (expiresAt > now) continue;
-      if (this.jobs.get(id)) overdue.push(id);
-      else this.activeJobs.delete(id);
+  async dueJobIds(now: number, limit: number): Promise<string[]> {
+    const due: string[] = [];
+    for (const [id, at] of this.dueJobs) {
+      if (due.length >= limit) break;
+      if (at > now) continue;
+      if (this.jobs.get(id)) due.push(id);
+      else this.dueJobs.delete(id);
     }
-    return overdue;
+    return due;
+  }
+
+  async saveCancel(cancel: CancelRecord): Promise<void> {
+    this.cancels.set(cancel.jobId, { ...cancel }, cancel.until);
+  }
+
+  async activeCancels(now: number): Promise<CancelRecord[]> {
+    this.cancels.sweep(now);
+    return this.cancels.values().map((cancel) => ({ ...cancel }));
   }
 
   async saveApiKey(record: ApiKeyRecord): Promise<void> {
     this.apiKeys.set(record.digest, { ...record });
-    this.persist();
   }
 
   async findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null> {
@@ -224,15 +201,13 @@ export class MemoryStore implements Store {
     for (const record of this.apiKeys.values()) {
       if (record.id !== id) continue;
       record.revokedAt ??= at.toISOString();
-      this.persist();
-      return { ...record };
+        return { ...record };
     }
     return null;
   }
 
   async saveDevice(record: DeviceRecord): Promise<void> {
     this.devices.set(record.id, structuredClone(record));
-    this.persist();
   }
 
   async getDevice(id: string): Promise<DeviceRecord | null> {
@@ -248,7 +223,6 @@ export class MemoryStore implements Store {
     const existed = this.devices.delete(id);
     this.presence.delete(id);
     this.deviceSends.delete(id);
-    if (existed) this.persist();
     return existed;
   }
 
@@ -284,7 +258,6 @@ export class MemoryStore implements Store {
 
   async savePublisher(record: PublisherRecord): Promise<void> {
     this.publishers.set(record.id, { ...record });
-    this.persist();
   }
 
   async findPublisherByName(name: string): Promise<PublisherRecord | null> {
@@ -298,7 +271,6 @@ export class MemoryStore implements Store {
 
   async deletePublisher(id: string): Promise<boolean> {
     const existed = this.publishers.delete(id);
-    if (existed) this.persist();
     return existed;
   }
 
@@ -310,33 +282,8 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = Date.now();
-    for (const map of [this.otps, this.latest, this.cooldowns, this.sendCounts, this.failures, this.locks, this.jobs, this.presence]) {
+    for (const map of [this.otps, this.subjects, this.jobs, this.presence, this.cancels]) {
       (map as ExpiringMap<unknown>).sweep(now);
     }
-  }
-
-  private load(file: string): void {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw error;
-    }
-    const saved = JSON.parse(text) as { apiKeys?: ApiKeyRecord[]; devices?: DeviceRecord[]; publishers?: PublisherRecord[] };
-    for (const record of saved.apiKeys ?? []) this.apiKeys.set(record.digest, record);
-    for (const record of saved.devices ?? []) this.devices.set(record.id, record);
-    for (const record of saved.publishers ?? []) this.publishers.set(record.id, record);
-  }
-
-  /** What must survive a restart (keys, devices, publishers), written to a temporary file and renamed, so a crash never leaves half a file. */
-  private persist(): void {
-    const file = this.options.persistFile;
-    if (!file) return;
-    mkdirSync(path.dirname(file), { recursive: true });
-    const temporary = `${file}.${process.pid}.tmp`;
-    const state = { apiKeys: [...this.apiKeys.values()], devices: [...this.devices.values()], publishers: [...this.publishers.values()] };
-    writeFileSync(temporary, JSON.stringify(state, null, 2), { mode: 0o600 });
-    renameSync(temporary, file);
   }
 }

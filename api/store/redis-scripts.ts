@@ -1,56 +1,84 @@
 /**
  * Lua for the Redis store. Each script is one atomic step of the OTP rules in
- * api/otp/rules.ts, applied to keys built from a prefix and the OTP's subjects
- * (so one Redis, not Redis Cluster). Keep these in step with rules.ts: the store
- * contract suite runs the same cases against both stores.
+ * api/otp/rules.ts (decideIssue, limitsAfterIssue, settleVerification,
+ * limitsAfterCheck: the same checks in the same order), applied to keys built
+ * from a prefix and the OTP's subject keys (so one Redis, not Redis Cluster).
+ * The memory and SQLite stores call those functions themselves; the store
+ * contract suite, decision-order cases included, runs against all three.
  *
  * An OTP is a hash: `data` (the record as issued, JSON) plus the fields that
  * change, `status` and `attempts`, so no script has to decode JSON.
  */
 
-/** ARGV: prefix, id, dataJson, maxAttempts, expiresAt, keepMs, cooldownMs, maxPerHour, subjects… */
-export const ISSUE_OTP = `
+/**
+ * Shared by both OTP scripts. A subject is a hash `subj:<key>` with the
+ * fields of rules.SubjectLimits (lk lockedUntil, cd cooldownUntil, sn sends,
+ * sw sendWindowEndsAt, fl failures, fu failuresUntil, lt latestOtpId, lu
+ * latestUntil), times in epoch ms compared with the caller's `now`, as the
+ * other stores do; the key itself expires when its last time has passed.
+ */
+const SUBJECT_HELPERS = `
+local function live(value, now) return value and tonumber(value) > now end
+local function touch(key)
+  local times = redis.call('HMGET', key, 'lk', 'cd', 'sw', 'fu', 'lu')
+  local last = 0
+  for _, t in ipairs(times) do if t and tonumber(t) > last then last = tonumber(t) end end
+  if last > 0 then redis.call('PEXPIREAT', key, last) end
+end
+`;
+
+/**
+ * ARGV: prefix, id, sealed data, maxAttempts, expiresAt, keepUntil, now,
+ * cooldownMs, maxPerHour, subject keys… Returns {'ok'} or {reason, ms left}.
+ * rules.decideIssue (locked, then cooldown, then hourly cap), then
+ * rules.limitsAfterIssue for each subject.
+ */
+export const ISSUE_OTP = SUBJECT_HELPERS + `
 local prefix, id, data = ARGV[1], ARGV[2], ARGV[3]
-local maxAttempts, expiresAt = ARGV[4], ARGV[5]
-local keepMs, cooldownMs, cap = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local maxAttempts, expiresAt, keepUntil, now = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local cooldownMs, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
 local subjects = {}
-for i = 9, #ARGV do subjects[#subjects + 1] = ARGV[i] end
-
-for _, s in ipairs(subjects) do
-  local ttl = redis.call('PTTL', prefix .. 'lock:' .. s)
-  if ttl > 0 then return {'locked', ttl} end
-end
-for _, s in ipairs(subjects) do
-  local ttl = redis.call('PTTL', prefix .. 'cool:' .. s)
-  if ttl > 0 then return {'cooldown', ttl} end
-end
-for _, s in ipairs(subjects) do
-  local sent = tonumber(redis.call('GET', prefix .. 'sends:' .. s) or '0')
-  if sent >= cap then return {'hourly_cap', redis.call('PTTL', prefix .. 'sends:' .. s)} end
+for i = 10, #ARGV do
+  local key = prefix .. 'subj:' .. ARGV[i]
+  local f = redis.call('HMGET', key, 'lk', 'cd', 'sn', 'sw', 'lt', 'lu')
+  subjects[#subjects + 1] = { key = key, lk = f[1], cd = f[2], sn = f[3], sw = f[4], lt = f[5], lu = f[6] }
 end
 
 for _, s in ipairs(subjects) do
-  if cooldownMs > 0 then redis.call('SET', prefix .. 'cool:' .. s, '1', 'PX', cooldownMs) end
-  if redis.call('INCR', prefix .. 'sends:' .. s) == 1 then redis.call('PEXPIRE', prefix .. 'sends:' .. s, 3600000) end
-  local previous = redis.call('GET', prefix .. 'latest:' .. s)
-  if previous and previous ~= id then
-    local previousKey = prefix .. 'otp:' .. previous
+  if live(s.lk, now) then return {'locked', tonumber(s.lk) - now} end
+end
+for _, s in ipairs(subjects) do
+  if live(s.cd, now) then return {'cooldown', tonumber(s.cd) - now} end
+end
+for _, s in ipairs(subjects) do
+  if live(s.sw, now) and tonumber(s.sn) >= cap then return {'hourly_cap', tonumber(s.sw) - now} end
+end
+
+for _, s in ipairs(subjects) do
+  if live(s.lu, now) and s.lt ~= id then
+    local previousKey = prefix .. 'otp:' .. s.lt
     if redis.call('HGET', previousKey, 'status') == 'pending' then redis.call('HSET', previousKey, 'status', 'expired') end
   end
-  redis.call('SET', prefix .. 'latest:' .. s, id, 'PX', keepMs)
+  local sends, window = 0, now + 3600000
+  if live(s.sw, now) then sends, window = tonumber(s.sn), tonumber(s.sw) end
+  redis.call('HSET', s.key, 'sn', sends + 1, 'sw', window, 'lt', id, 'lu', keepUntil)
+  if cooldownMs > 0 then redis.call('HSET', s.key, 'cd', now + cooldownMs) end
+  touch(s.key)
 end
 local key = prefix .. 'otp:' .. id
 redis.call('HSET', key, 'data', data, 'status', 'pending', 'attempts', 0, 'maxAttempts', maxAttempts, 'expiresAt', expiresAt)
-redis.call('PEXPIRE', key, keepMs)
+redis.call('PEXPIREAT', key, keepUntil)
 return {'ok', 0}
 `;
 
 /**
- * ARGV: prefix, id, matched (1|0), now, lockoutThreshold, lockoutMs, subjects…
+ * ARGV: prefix, id, matched (1|0), now, lockoutThreshold, lockoutMs, subject keys…
  * Returns {status, attempts, maxAttempts, lockedMs, applied} or {'missing'};
  * `applied` is 1 when this call counted an attempt (so an approval is this call's).
+ * rules.settleVerification (settled, then expired, then locked, then count),
+ * then rules.limitsAfterCheck for each subject when the attempt counted.
  */
-export const VERIFY_OTP = `
+export const VERIFY_OTP = SUBJECT_HELPERS + `
 local prefix, id = ARGV[1], ARGV[2]
 local matched, now = ARGV[3] == '1', tonumber(ARGV[4])
 local threshold, lockoutMs = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -65,33 +93,52 @@ if now >= expiresAt then
   return {'expired', attempts, maxAttempts, 0, 0}
 end
 for i = 7, #ARGV do
-  local ttl = redis.call('PTTL', prefix .. 'lock:' .. ARGV[i])
-  if ttl > 0 then return {status, attempts, maxAttempts, ttl, 0} end
+  local lk = redis.call('HGET', prefix .. 'subj:' .. ARGV[i], 'lk')
+  if live(lk, now) then return {status, attempts, maxAttempts, tonumber(lk) - now, 0} end
 end
 
 attempts = attempts + 1
 if matched then status = 'approved' elseif attempts >= maxAttempts then status = 'max_attempts' end
 redis.call('HSET', key, 'status', status, 'attempts', attempts)
 for i = 7, #ARGV do
-  local failsKey = prefix .. 'fails:' .. ARGV[i]
+  local subject = prefix .. 'subj:' .. ARGV[i]
   if matched then
-    redis.call('DEL', failsKey)
+    redis.call('HSET', subject, 'fl', 0)
+    redis.call('HDEL', subject, 'fu')
   else
-    local fails = redis.call('INCR', failsKey)
-    redis.call('PEXPIRE', failsKey, lockoutMs)
-    if fails >= threshold then
-      redis.call('SET', prefix .. 'lock:' .. ARGV[i], '1', 'PX', lockoutMs)
-      redis.call('DEL', failsKey)
+    local f = redis.call('HMGET', subject, 'fl', 'fu')
+    local failures = 1
+    if live(f[2], now) then failures = tonumber(f[1]) + 1 end
+    if failures >= threshold then
+      redis.call('HSET', subject, 'fl', 0, 'lk', now + lockoutMs)
+      redis.call('HDEL', subject, 'fu')
+    else
+      redis.call('HSET', subject, 'fl', failures, 'fu', now + lockoutMs)
     end
   end
+  touch(subject)
 end
 return {status, attempts, maxAttempts, 0, 1}
 `;
 
-/** KEYS[1]: job hash. ARGV: expected version, new data. Compare-and-set on the version. */
+/**
+ * KEYS[1]: job hash, KEYS[2]: the due index (sorted set). ARGV: expected
+ * version, new data, job id, due-at ms or '' once settled. Compare-and-set on
+ * the version; the index moves in the same step, so it never disagrees with the job.
+ */
 export const UPDATE_JOB = `
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', tonumber(ARGV[1]) + 1, 'data', ARGV[2])
+if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[3]) else redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
+return 1
+`;
+
+/** KEYS[1]: job hash, KEYS[2]: due index. ARGV: data, ttl s, job id, due-at or ''. Create-if-absent. */
+export const CREATE_JOB = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', 0, 'data', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 return 1
 `;
 

@@ -4,14 +4,16 @@
  * a version field for compare-and-set.
  */
 import { Redis } from "ioredis";
-import { isSettled, type Job } from "../delivery/job-state.js";
-import { secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
+import { dueAt, type Job } from "../delivery/job-state.js";
+import { keepOtpUntil, secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
+import type { Sealer } from "../security/sealing.js";
 import { randomUUID } from "node:crypto";
-import { ISSUE_OTP, RESERVE_DEVICE_SEND, SET_PRESENCE, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
+import { CREATE_JOB, ISSUE_OTP, RESERVE_DEVICE_SEND, SET_PRESENCE, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
 import {
   DEVICE_WINDOW_MS,
   PRESENCE_TTL_MS,
   type ApiKeyRecord,
+  type CancelRecord,
   type DevicePresence,
   type DeviceRecord,
   type IssueResult,
@@ -25,7 +27,8 @@ type ScriptReply = [string, number, number?, number?, number?] | [string];
 interface ScriptedRedis extends Redis {
   otpgateIssue(...args: (string | number)[]): Promise<ScriptReply>;
   otpgateVerify(...args: (string | number)[]): Promise<ScriptReply>;
-  otpgateUpdateJob(key: string, version: string, data: string): Promise<number>;
+  otpgateUpdateJob(key: string, index: string, version: string, data: string, id: string, due: string): Promise<number>;
+  otpgateCreateJob(key: string, index: string, data: string, ttlSeconds: number, id: string, due: string): Promise<number>;
   otpgateReserveDeviceSend(key: string, now: number, windowMs: number, max: number, member: string): Promise<number>;
   otpgateSetPresence(key: string, expected: string, session: string, data: string, ttlMs: number): Promise<number>;
 }
@@ -36,19 +39,24 @@ export interface RedisStoreOptions {
   url: string;
   /** Namespace for every key, so several deployments (or tests) can share a Redis. */
   keyPrefix?: string;
+  /** Seals OTP and job records at rest. */
+  sealer: Sealer;
 }
 
 export class RedisStore implements Store {
   readonly kind = "redis" as const;
   readonly redis: ScriptedRedis;
   readonly keyPrefix: string;
+  private readonly sealer: Sealer;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? "otpgate:";
+    this.sealer = options.sealer;
     const redis = new Redis(options.url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
     redis.defineCommand("otpgateIssue", { numberOfKeys: 0, lua: ISSUE_OTP });
     redis.defineCommand("otpgateVerify", { numberOfKeys: 0, lua: VERIFY_OTP });
-    redis.defineCommand("otpgateUpdateJob", { numberOfKeys: 1, lua: UPDATE_JOB });
+    redis.defineCommand("otpgateUpdateJob", { numberOfKeys: 2, lua: UPDATE_JOB });
+    redis.defineCommand("otpgateCreateJob", { numberOfKeys: 2, lua: CREATE_JOB });
     redis.defineCommand("otpgateReserveDeviceSend", { numberOfKeys: 1, lua: RESERVE_DEVICE_SEND });
     redis.defineCommand("otpgateSetPresence", { numberOfKeys: 1, lua: SET_PRESENCE });
     // Errors reach callers through their commands; without a listener ioredis would also print each one.
@@ -60,16 +68,24 @@ export class RedisStore implements Store {
     return this.keyPrefix + parts.join(":");
   }
 
+  private seal(value: unknown): string {
+    return this.sealer.seal(JSON.stringify(value));
+  }
+
+  private open<T>(sealed: string): T {
+    return JSON.parse(this.sealer.open(sealed)) as T;
+  }
+
   async issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult> {
     const { status: _status, attempts: _attempts, ...data } = record;
-    const keepMs = Math.max(1, record.expiresAt - now + policy.retentionSeconds * 1000);
     const reply = await this.redis.otpgateIssue(
       this.keyPrefix,
       record.id,
-      JSON.stringify(data),
+      this.seal(data),
       record.maxAttempts,
       record.expiresAt,
-      keepMs,
+      keepOtpUntil(record, policy),
+      now,
       policy.resendCooldownSeconds * 1000,
       policy.maxSendsPerHour,
       ...record.subjects,
@@ -86,18 +102,19 @@ export class RedisStore implements Store {
   async getOtp(id: string): Promise<OtpRecord | null> {
     const fields = await this.redis.hgetall(this.key("otp", id));
     if (!fields.data) return null;
-    const data = JSON.parse(fields.data) as Omit<OtpRecord, "status" | "attempts">;
+    const data = this.open<Omit<OtpRecord, "status" | "attempts">>(fields.data);
     return { ...data, status: fields.status as OtpStatus, attempts: Number(fields.attempts) };
   }
 
   async latestOtpId(subject: string): Promise<string | null> {
-    return this.redis.get(this.key("latest", subject));
+    const [id, until] = await this.redis.hmget(this.key("subj", subject), "lt", "lu");
+    return id && Number(until) > Date.now() ? id : null;
   }
 
   async verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult> {
     const data = await this.redis.hget(this.key("otp", id), "data");
     if (!data) return { found: false };
-    const { subjects } = JSON.parse(data) as Pick<OtpRecord, "subjects">;
+    const { subjects } = this.open<Pick<OtpRecord, "subjects">>(data);
     const reply = await this.redis.otpgateVerify(
       this.keyPrefix,
       id,
@@ -116,19 +133,19 @@ export class RedisStore implements Store {
     return { found: true, valid: applied === 1 && status === "approved", status, attemptsLeft };
   }
 
+  private dueIndex(): string {
+    return this.key("jobs", "due");
+  }
+
   async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
-    const key = this.key("job", job.id);
-    // Whoever sets the version field first owns the id; a repeat finds it set.
-    if ((await this.redis.hsetnx(key, "v", 0)) === 0) return false;
-    const transaction = this.redis.multi().hset(key, "data", JSON.stringify(job)).expire(key, ttlSeconds);
-    if (!isSettled(job)) transaction.zadd(this.key("jobs", "active"), Date.parse(job.expiresAt), job.id);
-    await transaction.exec();
-    return true;
+    const due = dueAt(job);
+    const created = await this.redis.otpgateCreateJob(this.key("job", job.id), this.dueIndex(), this.seal(job), ttlSeconds, job.id, due === null ? "" : String(due));
+    return created === 1;
   }
 
   async getJob(id: string): Promise<Job | null> {
     const data = await this.redis.hget(this.key("job", id), "data");
-    return data ? (JSON.parse(data) as Job) : null;
+    return data ? this.open<Job>(data) : null;
   }
 
   async updateJob(id: string, change: (job: Job) => Job | null): Promise<Job | null> {
@@ -136,22 +153,17 @@ export class RedisStore implements Store {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const [version, data] = await this.redis.hmget(key, "v", "data");
       if (version == null || data == null) return null;
-      const current = JSON.parse(data) as Job;
+      const current = this.open<Job>(data);
       const next = change(structuredClone(current));
-      if (!next) {
-        if (isSettled(current)) await this.redis.zrem(this.key("jobs", "active"), id);
-        return current;
-      }
-      if ((await this.redis.otpgateUpdateJob(key, version, JSON.stringify(next))) === 1) {
-        if (isSettled(next)) await this.redis.zrem(this.key("jobs", "active"), id);
-        return next;
-      }
+      if (!next) return current;
+      const due = dueAt(next);
+      if ((await this.redis.otpgateUpdateJob(key, this.dueIndex(), version, this.seal(next), id, due === null ? "" : String(due))) === 1) return next;
     }
     throw new Error(`job ${id}: too much contention, gave up after ${MAX_CAS_RETRIES} tries`);
   }
 
-  async overdueJobIds(now: number, limit: number): Promise<string[]> {
-    const index = this.key("jobs", "active");
+  async dueJobIds(now: number, limit: number): Promise<string[]> {
+    const index = this.dueIndex();
     const ids = await this.redis.zrangebyscore(index, "-inf", now, "LIMIT", 0, limit);
     if (ids.length === 0) return [];
     // Drop ids whose job has already expired out of Redis.
@@ -159,6 +171,24 @@ export class RedisStore implements Store {
     const gone = ids.filter((_, i) => present[i] === 0);
     if (gone.length > 0) await this.redis.zrem(index, ...gone);
     return ids.filter((_, i) => present[i] === 1);
+  }
+
+  async saveCancel(cancel: CancelRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .zremrangebyscore(this.key("cancels"), "-inf", Date.now())
+      .zadd(this.key("cancels"), cancel.until, `${cancel.jobId}\n${cancel.deviceId}`)
+      .exec();
+  }
+
+  async activeCancels(now: number): Promise<CancelRecord[]> {
+    const members = await this.redis.zrangebyscore(this.key("cancels"), `(${now}`, "+inf", "WITHSCORES");
+    const cancels: CancelRecord[] = [];
+    for (let i = 0; i + 1 < members.length; i += 2) {
+      const [jobId, deviceId] = members[i]!.split("\n") as [string, string];
+      cancels.push({ jobId, deviceId, until: Number(members[i + 1]) });
+    }
+    return cancels;
   }
 
   async saveApiKey(record: ApiKeyRecord): Promise<void> {

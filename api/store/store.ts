@@ -1,8 +1,10 @@
 /**
- * The Store interface: everything otpgate keeps. Two implementations
- * (memory-store.ts, redis-store.ts) pass the same contract suite
- * (test/store/store-contract.ts). Every method that decides something does it
- * atomically: two nodes, or two requests on one node, never both win.
+ * What otpgate keeps, split by feature (OTPs, jobs, keys, devices,
+ * publishers). Three implementations, memory-store.ts (tests and throwaway
+ * runs), sqlite-store.ts (the default, a file in DATA_DIR) and redis-store.ts
+ * (a cluster), pass one contract suite (test/store/). Every method that
+ * decides something does it atomically: two nodes, or two requests on one
+ * node, never both win.
  */
 import type { Job } from "../delivery/job-state.js";
 import type { IssueRejection, OtpPolicy, OtpRecord, VerificationOutcome } from "../otp/rules.js";
@@ -66,28 +68,40 @@ export type IssueResult = { ok: true } | ({ ok: false } & IssueRejection);
 
 export type VerifyResult = { found: false } | ({ found: true } & VerificationOutcome);
 
-export interface Store {
-  readonly kind: "memory" | "redis";
+/** A job taken back from a phone: no broker may hand it to that phone any more. */
+export interface CancelRecord {
+  jobId: string;
+  deviceId: string;
+  /** Epoch ms after which the cancel can be forgotten (the job's expiry). */
+  until: number;
+}
 
+/** OTPs and the per-subject limits around them (api/otp/rules.ts decides; the store keeps it atomic). */
+export interface OtpStore {
   /**
    * Atomically: refuse if any subject is locked, in cooldown or over its hourly
-   * cap; otherwise count the send, start the cooldown, expire the subject's
-   * previous pending OTP and save this one.
+   * cap (rules.decideIssue); otherwise count the send, start the cooldown,
+   * expire the subject's previous pending OTP and save this one.
    */
   issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult>;
   getOtp(id: string): Promise<OtpRecord | null>;
-  /** The newest OTP issued for a subject (`user:…`, `phone:…`, `email:…`), if still kept. */
+  /** The newest OTP issued for a subject key (rules.subjectKey), if still kept. */
   latestOtpId(subject: string): Promise<string | null>;
   /**
    * Atomically apply one verification attempt (rules.settleVerification) and
-   * the subjects' failure counting and lockout. `matched` comes from a
-   * constant-time comparison the caller made against `getOtp(id).digest`.
+   * the subjects' failure counting and lockout (rules.limitsAfterCheck).
+   * `matched` comes from a constant-time comparison the caller made against
+   * `getOtp(id).digest`.
    */
   verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult>;
+}
 
+/** Delivery jobs, their leases, and the cancels that take a job back from a phone. */
+export interface JobStore {
   /**
-   * Saves a new job and indexes it by `expiresAt` until it settles. False when
-   * a job with that id exists already (a repeated publish): it is left as it is.
+   * Saves a new job, indexed by when it is due (job-state.dueAt) until it
+   * settles. False when a job with that id exists already (a repeated
+   * publish): it is left as it is.
    */
   createJob(job: Job, ttlSeconds: number): Promise<boolean>;
   getJob(id: string): Promise<Job | null>;
@@ -98,20 +112,30 @@ export interface Store {
    */
   updateJob(id: string, change: (job: Job) => Job | null): Promise<Job | null>;
   /**
-   * Ids of jobs not yet settled whose `expiresAt` has passed: work a crashed
-   * node left behind. The caller expires them, which drops them from the index.
+   * Ids of unsettled jobs that are due (job-state.dueAt ≤ now): their lease
+   * lapsed (the node carrying them died or handed them back) or they expired.
    */
-  overdueJobIds(now: number, limit: number): Promise<string[]>;
+  dueJobIds(now: number, limit: number): Promise<string[]>;
+  saveCancel(cancel: CancelRecord): Promise<void>;
+  /** Cancels not yet past their `until`. */
+  activeCancels(now: number): Promise<CancelRecord[]>;
+}
 
+/** API keys, kept as digests. */
+export interface KeyStore {
   saveApiKey(record: ApiKeyRecord): Promise<void>;
   findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /** Returns the revoked record, or null if no key has that id. */
   revokeApiKey(id: string, at: Date): Promise<ApiKeyRecord | null>;
+}
 
+/** Phones: their registration, what the broker sees of them, and their send budgets. */
+export interface DeviceStore {
   saveDevice(record: DeviceRecord): Promise<void>;
   getDevice(id: string): Promise<DeviceRecord | null>;
   listDevices(): Promise<DeviceRecord[]>;
+  /** Forgets the device with its presence and budget. */
   deleteDevice(id: string): Promise<boolean>;
 
   /**
@@ -130,12 +154,21 @@ export interface Store {
   reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean>;
   /** SMS counted in each device's current minute window. */
   deviceSendCounts(deviceIds: string[], now: number): Promise<number[]>;
+}
 
+/** Other systems allowed to publish jobs over MQTT. */
+export interface PublisherStore {
   savePublisher(record: PublisherRecord): Promise<void>;
   findPublisherByName(name: string): Promise<PublisherRecord | null>;
   listPublishers(): Promise<PublisherRecord[]>;
   deletePublisher(id: string): Promise<boolean>;
+}
 
+export type StoreKind = "memory" | "sqlite" | "redis";
+
+/** Everything otpgate keeps: one object per node, implementing every feature's part. */
+export interface Store extends OtpStore, JobStore, KeyStore, DeviceStore, PublisherStore {
+  readonly kind: StoreKind;
   /** Throws when the backing service cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

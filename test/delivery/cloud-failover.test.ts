@@ -8,7 +8,7 @@ const SID = "AC0123456789abcdef0123456789abcdef";
 const TOKEN = "twilio-test-token";
 const serverError = { status: 500, body: { code: 20500, message: "Internal Server Error", status: 500 } };
 
-describe.each(["memory", "redis"] as const)("failover among cloud providers (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("failover among cloud providers (%s store)", (storeKind) => {
   let twilio: FakeTwilio;
   let at: FakeAfricasTalking;
   let smtp: SmtpSink;

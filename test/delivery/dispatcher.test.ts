@@ -7,7 +7,7 @@ import { startGateway, type TestGateway } from "../support/gateway.js";
 const SID = `AC${"e4".repeat(16)}`;
 const TOKEN = "dispatcher-token";
 
-describe.each(["memory", "redis"] as const)("dispatcher (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("dispatcher (%s store)", (storeKind) => {
   let twilio: FakeTwilio;
   let gw: TestGateway;
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeIn, startGateway, type TestGateway } from "../support/gateway.js";
 import { startSmtpSink, type SmtpSink } from "../support/smtp-sink.js";
 
-describe.each(["memory", "redis"] as const)("racing verifies over HTTP (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("racing verifies over HTTP (%s store)", (storeKind) => {
   let smtp: SmtpSink;
   let nodes: TestGateway[];
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
 import { startSmtpSink, type SmtpSink } from "../support/smtp-sink.js";
 
-describe.each(["memory", "redis"] as const)("email OTP end to end (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("email OTP end to end (%s store)", (storeKind) => {
   let smtp: SmtpSink;
   let gw: TestGateway;
 

@@ -22,7 +22,7 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return undefined;
 }
 
-describe.each(["memory", "redis"] as const)("health (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("health (%s store)", (storeKind) => {
   let gw: TestGateway;
   beforeAll(async () => {
     gw = await startGateway({ store: storeKind });

@@ -10,7 +10,7 @@ import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twi
 const accountSid = `AC${"c3".repeat(16)}`;
 const authToken = "keys-test-token";
 
-describe.each(["memory", "redis"] as const)("API keys (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("API keys (%s store)", (storeKind) => {
   let twilio: FakeTwilio;
   let gw: TestGateway;
 
@@ -185,8 +185,8 @@ describe("API keys survive a restart", () => {
     expect((await second.call("GET", probe, undefined, fresh.json.key)).status).toBe(404);
   }
 
-  /** A key made on one gateway is unknown to a second one with its own DATA_DIR (memory) or key prefix (Redis). */
-  async function otherGatewayRefusesKeys(store: "memory" | "redis", name: string) {
+  /** A key made on one gateway is unknown to a second one with its own DATA_DIR (SQLite) or key prefix (Redis). */
+  async function otherGatewayRefusesKeys(store: "sqlite" | "memory" | "redis", name: string) {
     const first = await startGateway({ store });
     open.push(first);
     const created = await first.call("POST", "/v1/keys", { name, scopes: ["otp"] });
@@ -196,14 +196,14 @@ describe("API keys survive a restart", () => {
     expect((await other.call("GET", "/v1/keys")).json.keys).toEqual([]);
   }
 
-  it("in memory mode, with the same DATA_DIR", async () => {
-    const first = await startGateway({ store: "memory" });
+  it("with the default SQLite store, with the same DATA_DIR", async () => {
+    const first = await startGateway({ store: "sqlite" });
     open.push(first);
-    await restartKeepsKeys(first, () => startGateway({ store: "memory", dataDir: first.dataDir }));
+    await restartKeepsKeys(first, () => startGateway({ store: "sqlite", dataDir: first.dataDir }));
   });
 
-  it("in memory mode, a different DATA_DIR does not know the keys", async () => {
-    await otherGatewayRefusesKeys("memory", "local");
+  it("with the default SQLite store, a different DATA_DIR does not know the keys", async () => {
+    await otherGatewayRefusesKeys("sqlite", "local");
   });
 
   it("in Redis mode, with the same key prefix (and a fresh DATA_DIR)", async () => {

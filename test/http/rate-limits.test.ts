@@ -85,7 +85,7 @@ describe("per-IP limit", () => {
   });
 });
 
-describe.each(["memory", "redis"] as const)("per-key limit (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("per-key limit (%s store)", (storeKind) => {
   it("a key over RATE_LIMIT_PER_KEY gets 429 while another key is still served", async () => {
     const gw = await gateway({ RATE_LIMIT_PER_KEY: "3" }, storeKind);
     // Key management is also keyed traffic: use it to make the keys, then count from zero per key.
@@ -103,7 +103,7 @@ describe.each(["memory", "redis"] as const)("per-key limit (%s store)", (storeKi
   });
 });
 
-describe.each(["memory", "redis"] as const)("OTP rules over HTTP (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("OTP rules over HTTP (%s store)", (storeKind) => {
   it("resend cooldown: a second code for the same userId within OTP_RESEND_COOLDOWN_SECONDS → 429", async () => {
     const gw = await gateway({ OTP_RESEND_COOLDOWN_SECONDS: "30" }, storeKind);
     const first = await gw.call("POST", "/v1/otp", { to: "+254711000203", userId: "cool-user" });

@@ -23,7 +23,7 @@ function expectSeedEnvelope(json: unknown, success: boolean) {
   });
 }
 
-describe.each(["memory", "redis"] as const)("seed-compatible routes (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)", (storeKind) => {
   let twilio: FakeTwilio;
   let smtp: SmtpSink;
   let gw: TestGateway;

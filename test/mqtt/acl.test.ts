@@ -33,7 +33,7 @@ const SUBACK_REFUSED = 0x80;
 /** mosquitto clients exit with the CONNACK code when refused, and 7 (MOSQ_ERR_CONN_LOST) when the broker drops them. */
 const MOSQ_ERR_CONN_LOST = 7;
 
-describe.each(["memory", "redis"] as const)("MQTT access control over TLS (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("MQTT access control over TLS (%s store)", (storeKind) => {
   let gw: TestGateway;
   let caFile: string;
   let tlsUrl: string;

@@ -39,7 +39,7 @@ interface Publisher {
   password: string;
 }
 
-describe.each(["memory", "redis"] as const)("MQTT publishers (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("MQTT publishers (%s store)", (storeKind) => {
   let gw: TestGateway;
   let twilio: FakeTwilio;
   let plainUrl: string;

@@ -1,5 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { codeDigest, digestsMatch, generateCode, settleVerification, subjectsFor, type OtpRecord } from "../../api/otp/rules.js";
+import {
+  DEFAULT_POLICY,
+  NO_LIMITS,
+  codeDigest,
+  decideIssue,
+  digestsMatch,
+  generateCode,
+  limitsAfterCheck,
+  limitsAfterIssue,
+  lockOf,
+  settleVerification,
+  subjectKey,
+  subjectsFor,
+  type OtpRecord,
+} from "../../api/otp/rules.js";
 
 describe("codes", () => {
   it("have the asked length and only digits, for every length 4..10", () => {
@@ -63,29 +77,78 @@ describe("settleVerification", () => {
   };
 
   it("approves a match and counts the attempt", () => {
-    expect(settleVerification(record, true, now)).toEqual({
+    expect(settleVerification(record, true, undefined, now)).toEqual({
       record: { ...record, status: "approved", attempts: 1 },
       outcome: { valid: true, status: "approved", attemptsLeft: 2 },
+      counted: true,
     });
   });
 
   it("ends at max_attempts on the last wrong code", () => {
     const twoWrong = { ...record, attempts: 2 };
-    expect(settleVerification(twoWrong, false, now).outcome).toEqual({ valid: false, status: "max_attempts", attemptsLeft: 0 });
+    expect(settleVerification(twoWrong, false, undefined, now).outcome).toEqual({ valid: false, status: "max_attempts", attemptsLeft: 0 });
   });
 
   it("expires at expiresAt exactly, without counting", () => {
-    const { record: next, outcome } = settleVerification(record, true, record.expiresAt);
+    const { record: next, outcome } = settleVerification(record, true, now + 60_000, record.expiresAt);
     expect(outcome).toEqual({ valid: false, status: "expired", attemptsLeft: 3 });
     expect(next.attempts).toBe(0);
   });
 
   it("leaves a finished OTP alone", () => {
     const approved = { ...record, status: "approved" as const, attempts: 1 };
-    expect(settleVerification(approved, true, now)).toEqual({
+    expect(settleVerification(approved, true, now + 60_000, now)).toEqual({
       record: approved,
       outcome: { valid: false, status: "approved", attemptsLeft: 2 },
+      counted: false,
     });
+  });
+
+  it("refuses a pending code while a subject is locked, without counting", () => {
+    const result = settleVerification(record, true, now + 30_000, now);
+    expect(result).toEqual({ record, outcome: { valid: false, status: "pending", attemptsLeft: 3, lockedForSeconds: 30 }, counted: false });
+    // A lock that has ended refuses nothing.
+    expect(settleVerification(record, true, now, now).counted).toBe(true);
+  });
+});
+
+describe("subject limits", () => {
+  const now = 1_800_000_000_000;
+  const policy = { ...DEFAULT_POLICY, resendCooldownSeconds: 30, maxSendsPerHour: 2, lockoutThreshold: 2, lockoutSeconds: 600 };
+
+  it("decides a send: locked before cooldown before the hourly cap", () => {
+    const all = { ...NO_LIMITS, lockedUntil: now + 5_000, cooldownUntil: now + 10_000, sends: 2, sendWindowEndsAt: now + 60_000 };
+    expect(decideIssue([all], policy, now)).toEqual({ reason: "locked", retryAfterSeconds: 5 });
+    expect(decideIssue([{ ...all, lockedUntil: undefined }], policy, now)).toEqual({ reason: "cooldown", retryAfterSeconds: 10 });
+    expect(decideIssue([{ ...all, lockedUntil: undefined, cooldownUntil: undefined }], policy, now)).toEqual({ reason: "hourly_cap", retryAfterSeconds: 60 });
+    // Lapsed limits refuse nothing: the window ended, so its sends no longer count.
+    expect(decideIssue([{ ...all, lockedUntil: now, cooldownUntil: now - 1, sendWindowEndsAt: now }], policy, now)).toBeNull();
+  });
+
+  it("counts a send in the current window and starts the cooldown", () => {
+    const first = limitsAfterIssue(NO_LIMITS, { id: "a", expiresAt: now + 300_000 }, policy, now);
+    expect(first).toMatchObject({ sends: 1, sendWindowEndsAt: now + 3_600_000, cooldownUntil: now + 30_000, latestOtpId: "a" });
+    const second = limitsAfterIssue(first, { id: "b", expiresAt: now + 400_000 }, policy, now + 40_000);
+    expect(second).toMatchObject({ sends: 2, sendWindowEndsAt: now + 3_600_000, latestOtpId: "b" });
+  });
+
+  it("locks on the threshold-th consecutive failure, and a success forgets the count", () => {
+    const once = limitsAfterCheck(NO_LIMITS, false, policy, now);
+    expect(once).toMatchObject({ failures: 1, failuresUntil: now + 600_000 });
+    expect(limitsAfterCheck(once, true, policy, now).failures).toBe(0);
+    const locked = limitsAfterCheck(once, false, policy, now);
+    expect(locked).toMatchObject({ failures: 0, lockedUntil: now + 600_000 });
+    expect(lockOf([NO_LIMITS, locked], now)).toBe(now + 600_000);
+  });
+});
+
+describe("subject keys", () => {
+  it("are keyed digests that keep the kind and never the value", () => {
+    const key = subjectKey("s".repeat(32), "phone:+254711000000");
+    expect(key).toMatch(/^phone:[0-9a-f]{40}$/);
+    expect(key).not.toContain("254711");
+    expect(subjectKey("s".repeat(32), "phone:+254711000000")).toBe(key);
+    expect(subjectKey("t".repeat(32), "phone:+254711000000")).not.toBe(key);
   });
 });
 

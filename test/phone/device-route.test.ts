@@ -11,7 +11,7 @@ import { connectPhone, registerDevice, waitOnline } from "../support/phones.js";
 const SID = `AC${"d3".repeat(16)}`;
 const TOKEN = "device-route-token";
 
-describe.each(["memory", "redis"] as const)("device route (%s store)", (storeKind) => {
+describe.each(["sqlite", "redis"] as const)("device route (%s store)", (storeKind) => {
   let gw: TestGateway;
   let twilio: FakeTwilio;
   const phones: SimulatedPhone[] = [];

@@ -1,9 +1,10 @@
 /**
- * One behaviour, two stores: every Store implementation runs these cases.
+ * One behaviour, three stores: every Store implementation (memory, SQLite,
+ * Redis) runs these cases, the order of the OTP decisions included.
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Job } from "../../api/delivery/job-state.js";
+import { dueAt, type Job } from "../../api/delivery/job-state.js";
 import { DEFAULT_POLICY, codeDigest, subjectsFor, type OtpPolicy, type OtpRecord } from "../../api/otp/rules.js";
 import type { ApiKeyRecord, Store } from "../../api/store/store.js";
 
@@ -12,8 +13,8 @@ export interface StoreFactory {
   create(): Promise<Store>;
   /** A second handle on the same live data, as another node would have (memory: the store itself). */
   sibling(store: Store): Promise<Store>;
-  /** A new store over what `store` persisted, as after a restart. */
-  restart(store: Store): Promise<Store>;
+  /** A new store over what `store` persisted, as after a restart; absent for a store that keeps nothing. */
+  restart?(store: Store): Promise<Store>;
 }
 
 const SECRET = "contract-secret";
@@ -64,6 +65,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       store = await factory.create();
       opened.add(store);
     });
+    /** The store after a restart; a store that keeps nothing is just itself. */
+    const reopen = async (current: Store) => (factory.restart ? factory.restart(current) : current);
     afterEach(async () => {
       await Promise.all([...opened].map((s) => s.close()));
       opened.clear();
@@ -218,6 +221,107 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("the order of the OTP decisions (rules.ts)", () => {
+      const lockout = { ...policy, lockoutThreshold: 2, lockoutSeconds: 600 };
+      /** Locks the record's number with two wrong checks on a throwaway code. */
+      async function lock(to: string, at: number) {
+        const bait = otpRecord({ to }, at);
+        await store.issueOtp(bait, lockout, at);
+        await store.verifyOtp(bait.id, false, lockout, at);
+        await store.verifyOtp(bait.id, false, lockout, at);
+      }
+
+      it("expired and locked: the check answers expired and counts nothing more", async () => {
+        const now = Date.now();
+        const record = otpRecord({ expiresAt: now + 1_000 }, now);
+        await store.issueOtp(record, lockout, now);
+        await store.verifyOtp(record.id, false, lockout, now);
+        await store.verifyOtp(record.id, false, lockout, now);
+        const result = await store.verifyOtp(record.id, true, lockout, now + 2_000);
+        expect(result).toEqual({ found: true, valid: false, status: "expired", attemptsLeft: 3 });
+        expect((await store.getOtp(record.id))?.attempts).toBe(2);
+      });
+
+      it("pending and locked: refused with the lock's time, not counted", async () => {
+        const now = Date.now();
+        const record = otpRecord({}, now);
+        await store.issueOtp(record, lockout, now);
+        await store.verifyOtp(record.id, false, lockout, now);
+        await store.verifyOtp(record.id, false, lockout, now);
+        const result = await store.verifyOtp(record.id, true, lockout, now + 20);
+        expect(result).toMatchObject({ found: true, valid: false, status: "pending", attemptsLeft: 3 });
+        expect(result.found && result.lockedForSeconds).toBeGreaterThan(590);
+        expect((await store.getOtp(record.id))?.attempts).toBe(2);
+      });
+
+      it("approved and then locked: a settled code answers its status, not the lock", async () => {
+        const now = Date.now();
+        const record = otpRecord({}, now);
+        await store.issueOtp(record, lockout, now);
+        expect(await store.verifyOtp(record.id, true, lockout, now)).toMatchObject({ valid: true });
+        await lock(record.to!, now + 10);
+        expect(await store.verifyOtp(record.id, true, lockout, now + 20)).toEqual({ found: true, valid: false, status: "approved", attemptsLeft: 4 });
+      });
+
+      it("locked and cooling down: a send is refused as locked", async () => {
+        const now = Date.now();
+        const cooling = { ...lockout, resendCooldownSeconds: 60 };
+        const first = otpRecord({}, now);
+        await store.issueOtp(first, cooling, now);
+        await store.verifyOtp(first.id, false, cooling, now);
+        await store.verifyOtp(first.id, false, cooling, now);
+        expect(await store.issueOtp(otpRecord({ to: first.to }, now + 10), cooling, now + 10)).toMatchObject({ ok: false, reason: "locked" });
+      });
+
+      it("cooling down and at the hourly cap: refused as cooldown, then as the cap once the cooldown ends", async () => {
+        const now = Date.now();
+        const strict = { ...policy, resendCooldownSeconds: 30, maxSendsPerHour: 1 };
+        const first = otpRecord({}, now);
+        await store.issueOtp(first, strict, now);
+        expect(await store.issueOtp(otpRecord({ to: first.to }, now + 1_000), strict, now + 1_000)).toMatchObject({ ok: false, reason: "cooldown" });
+        expect(await store.issueOtp(otpRecord({ to: first.to }, now + 31_000), strict, now + 31_000)).toMatchObject({ ok: false, reason: "hourly_cap" });
+      });
+
+      it("a refused send counts nothing: the cap is not used up by refusals", async () => {
+        const now = Date.now();
+        const strict = { ...policy, resendCooldownSeconds: 30, maxSendsPerHour: 2 };
+        const first = otpRecord({}, now);
+        await store.issueOtp(first, strict, now);
+        for (let i = 1; i <= 5; i++) await store.issueOtp(otpRecord({ to: first.to }, now + i), strict, now + i);
+        expect(await store.issueOtp(otpRecord({ to: first.to }, now + 31_000), strict, now + 31_000)).toEqual({ ok: true });
+      });
+
+      it("the lock ends on time, and checks count again", async () => {
+        const now = Date.now();
+        const record = otpRecord({ expiresAt: now + 3_600_000 }, now);
+        await store.issueOtp(record, lockout, now);
+        await store.verifyOtp(record.id, false, lockout, now);
+        await store.verifyOtp(record.id, false, lockout, now);
+        expect(await store.verifyOtp(record.id, true, lockout, now + 599_000)).toMatchObject({ valid: false, attemptsLeft: 3 });
+        expect(await store.verifyOtp(record.id, true, lockout, now + 601_000)).toEqual({ found: true, valid: true, status: "approved", attemptsLeft: 2 });
+      });
+    });
+
+    if (factory.restart) {
+      it("keeps OTPs with their attempts, jobs with their leases, and cancels across a restart", async () => {
+        const now = Date.now();
+        const record = otpRecord({}, now);
+        await store.issueOtp(record, policy, now);
+        await store.verifyOtp(record.id, false, policy, now);
+        const leased = job({ expiresAt: new Date(now + 60_000).toISOString(), lease: { owner: "node-a", until: new Date(now + 5_000).toISOString() } });
+        await store.createJob(leased, 60);
+        await store.saveCancel({ jobId: leased.id, deviceId: "dev_a", until: now + 60_000 });
+        const restarted = await factory.restart!(store);
+        opened.add(restarted);
+        expect(await restarted.getOtp(record.id)).toMatchObject({ id: record.id, attempts: 1, status: "pending", digest: record.digest });
+        expect(await restarted.latestOtpId(record.subjects[0]!)).toBe(record.id);
+        expect(await restarted.getJob(leased.id)).toEqual(leased);
+        expect(await restarted.dueJobIds(now + 5_000, 10)).toEqual([leased.id]);
+        expect(await restarted.activeCancels(now)).toHaveLength(1);
+        expect(await restarted.verifyOtp(record.id, true, policy, now)).toMatchObject({ valid: true, attemptsLeft: 3 });
+      });
+    }
+
     describe("jobs", () => {
       it("creates, reads and updates a job", async () => {
         const created = job();
@@ -252,18 +356,62 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
-    describe("overdue jobs", () => {
-      it("lists unsettled jobs past their deadline, and forgets them once settled", async () => {
+    describe("due jobs and leases", () => {
+      const lease = (until: number) => ({ owner: "node-a", until: new Date(until).toISOString() });
+
+      it("lists unsettled jobs whose lease lapsed or that expired, and forgets them once settled", async () => {
         const now = Date.now();
-        const overdue = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "dispatched" });
-        const current = job({ expiresAt: new Date(now + 60_000).toISOString() });
-        const done = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "sent" });
-        for (const j of [overdue, current, done]) await store.createJob(j, 60);
-        expect(await store.overdueJobIds(now, 100)).toEqual([overdue.id]);
-        expect(await store.overdueJobIds(now + 120_000, 100)).toEqual(expect.arrayContaining([overdue.id, current.id]));
-        expect(await store.overdueJobIds(now + 120_000, 1)).toHaveLength(1);
-        await store.updateJob(overdue.id, (j) => ({ ...j, state: "expired" }));
-        expect(await store.overdueJobIds(now, 100)).toEqual([]);
+        const later = new Date(now + 60_000).toISOString();
+        const lapsed = job({ expiresAt: later, state: "dispatched", lease: lease(now - 1_000) });
+        const held = job({ expiresAt: later, lease: lease(now + 30_000) });
+        const expired = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "dispatched", lease: lease(now + 30_000) });
+        const done = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "sent", lease: lease(now - 1_000) });
+        for (const j of [lapsed, held, expired, done]) expect(await store.createJob(j, 60)).toBe(true);
+        expect((await store.dueJobIds(now, 100)).sort()).toEqual([lapsed.id, expired.id].sort());
+        expect((await store.dueJobIds(now + 45_000, 100)).sort()).toEqual([lapsed.id, held.id, expired.id].sort());
+        expect(await store.dueJobIds(now + 45_000, 1)).toHaveLength(1);
+        await store.updateJob(lapsed.id, (j) => ({ ...j, state: "sent" }));
+        await store.updateJob(expired.id, (j) => ({ ...j, state: "expired" }));
+        expect(await store.dueJobIds(now, 100)).toEqual([]);
+      });
+
+      it("moves a job in the due index when its lease is renewed", async () => {
+        const now = Date.now();
+        const leased = job({ expiresAt: new Date(now + 600_000).toISOString(), lease: lease(now - 1) });
+        await store.createJob(leased, 60);
+        expect(await store.dueJobIds(now, 10)).toEqual([leased.id]);
+        const renewed = await store.updateJob(leased.id, (j) => ({ ...j, lease: lease(now + 20_000) }));
+        expect(dueAt(renewed!)).toBe(now + 20_000);
+        expect(await store.dueJobIds(now, 10)).toEqual([]);
+        expect(await store.dueJobIds(now + 20_000, 10)).toEqual([leased.id]);
+      });
+
+      it("lets exactly one of two handles claim a lapsed lease", async () => {
+        const now = Date.now();
+        const leased = job({ expiresAt: new Date(now + 600_000).toISOString(), lease: lease(now - 1) });
+        await store.createJob(leased, 60);
+        const other = await factory.sibling(store);
+        opened.add(other);
+        const claims = await Promise.all(
+          [store, other, store, other].map((handle, i) =>
+            handle.updateJob(leased.id, (j) => (Date.parse(j.lease!.until) > now ? null : { ...j, lease: { owner: `claim-${i}`, until: new Date(now + 10_000).toISOString() } })),
+          ),
+        );
+        const owners = new Set(claims.map((j) => j?.lease?.owner));
+        expect(owners.size).toBe(1);
+        expect((await store.getJob(leased.id))?.lease?.owner).toBe([...owners][0]);
+      });
+    });
+
+    describe("cancels", () => {
+      it("keeps cancels until their time, visible from every handle", async () => {
+        const now = Date.now();
+        await store.saveCancel({ jobId: "job-1", deviceId: "dev_a", until: now + 60_000 });
+        await store.saveCancel({ jobId: "job-2", deviceId: "dev_b", until: now - 1 });
+        const other = await factory.sibling(store);
+        opened.add(other);
+        expect(await other.activeCancels(now)).toEqual([{ jobId: "job-1", deviceId: "dev_a", until: now + 60_000 }]);
+        expect(await store.activeCancels(now + 60_000)).toEqual([]);
       });
     });
 
@@ -285,7 +433,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.saveDevice(b);
         expect(await store.getDevice(a.id)).toEqual(a);
         expect((await store.listDevices()).map((d) => d.id).sort()).toEqual([a.id, b.id].sort());
-        const restarted = await factory.restart(store);
+        const restarted = await reopen(store);
         opened.add(restarted);
         expect(await restarted.getDevice(b.id)).toEqual(b);
         expect(await store.deleteDevice(a.id)).toBe(true);
@@ -337,7 +485,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(await store.findPublisherByName("billing-system")).toEqual(publisher);
         expect(await store.findPublisherByName("nobody")).toBeNull();
         expect(await store.listPublishers()).toEqual([publisher]);
-        const restarted = await factory.restart(store);
+        const restarted = await reopen(store);
         opened.add(restarted);
         expect(await restarted.findPublisherByName("billing-system")).toEqual(publisher);
         expect(await store.deletePublisher(publisher.id)).toBe(true);
@@ -368,7 +516,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(revoked?.revokedAt).toBe("2026-01-01T00:00:00.000Z");
         expect(await store.revokeApiKey(randomUUID(), new Date())).toBeNull();
 
-        const reopened = await factory.restart(store);
+        const reopened = await reopen(store);
         opened.add(reopened);
         expect((await reopened.findApiKeyByDigest(a.digest))?.revokedAt).toBe("2026-01-01T00:00:00.000Z");
         expect(await reopened.findApiKeyByDigest(b.digest)).toEqual(b);

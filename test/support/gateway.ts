@@ -1,5 +1,6 @@
 /**
- * Builds a real gateway for a test: real store (memory, or the suite's Redis),
+ * Builds a real gateway for a test: real store (the default SQLite file in its
+ * own DATA_DIR, the memory store, or the suite's Redis),
  * real HTTP server on an ephemeral loopback port, its own DATA_DIR.
  */
 import { randomUUID } from "node:crypto";
@@ -30,7 +31,8 @@ export interface TestGateway {
 
 export interface StartOptions {
   env?: Record<string, string>;
-  store?: "memory" | "redis";
+  /** Default: sqlite, as `npm start` runs. */
+  store?: "sqlite" | "memory" | "redis";
   dataDir?: string;
   redisKeyPrefix?: string;
 }
@@ -48,6 +50,7 @@ export async function startGateway(options: StartOptions = {}): Promise<TestGate
     RATE_LIMIT_PER_KEY: "100000",
     PROVIDER_TIMEOUT_MS: "2000",
     ...(options.store === "redis" ? { REDIS_URL: inject("redisUrl") } : {}),
+    ...(options.store === "memory" ? { STORE: "memory" } : {}),
     ...options.env,
   };
   const result = loadConfig(env);

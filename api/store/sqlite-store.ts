@@ -1,0 +1,383 @@
+/**
+ * The default store: one SQLite file in DATA_DIR (better-sqlite3), so OTPs,
+ * jobs with their attempts and leases, keys, devices, publishers, budgets and
+ * cancels survive a restart, kill -9 included.
+ *
+ * - Every change is one transaction; nothing rewrites a whole file. WAL with
+ *   synchronous=NORMAL: a killed process loses nothing that was committed
+ *   (only a power cut may lose the last transactions).
+ * - better-sqlite3 is synchronous, so each method's read and write happen
+ *   with no other callback in between: atomic within the process. One node
+ *   owns the file; several nodes share Redis instead.
+ * - Nothing readable at rest: OTP and job records are sealed (AES-GCM, the key
+ *   derived from OTP_SECRET), subjects are keyed digests made by the caller,
+ *   tokens and keys are digests already.
+ */
+import { closeSync, existsSync, openSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { dueAt, type Job } from "../delivery/job-state.js";
+import {
+  NO_LIMITS,
+  decideIssue,
+  keepOtpUntil,
+  limitsAfterCheck,
+  limitsAfterIssue,
+  limitsAt,
+  lockOf,
+  settleVerification,
+  type OtpPolicy,
+  type OtpRecord,
+  type OtpStatus,
+  type SubjectLimits,
+} from "../otp/rules.js";
+import type { Sealer } from "../security/sealing.js";
+import {
+  DEVICE_WINDOW_MS,
+  PRESENCE_TTL_MS,
+  type ApiKeyRecord,
+  type CancelRecord,
+  type DevicePresence,
+  type DeviceRecord,
+  type IssueResult,
+  type PublisherRecord,
+  type Store,
+  type VerifyResult,
+} from "./store.js";
+
+export interface SqliteStoreOptions {
+  /** The database file; created with its folder if missing. */
+  file: string;
+  /** Seals OTP and job records at rest. */
+  sealer: Sealer;
+  /** How often rows past their retention are deleted. */
+  sweepIntervalMs?: number;
+}
+
+/** Version 1 of the schema. A later version adds a migration step keyed on `PRAGMA user_version`. */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS otps (
+  id TEXT PRIMARY KEY, sealed TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, keep_until INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS otps_keep ON otps (keep_until);
+CREATE TABLE IF NOT EXISTS subjects (key TEXT PRIMARY KEY, limits TEXT NOT NULL, keep_until INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS subjects_keep ON subjects (keep_until);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, sealed TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
+  due_at INTEGER, created_at INTEGER NOT NULL, keep_until INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_keep ON jobs (keep_until);
+CREATE INDEX IF NOT EXISTS jobs_history ON jobs (kind, created_at);
+CREATE TABLE IF NOT EXISTS cancels (job_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (digest TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS presence (device_id TEXT PRIMARY KEY, session TEXT, record TEXT NOT NULL, keep_until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS device_sends (device_id TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS device_sends_by_device ON device_sends (device_id, at);
+CREATE TABLE IF NOT EXISTS publishers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+`;
+
+type OtpRow = { sealed: string; status: OtpStatus; attempts: number };
+type JobRow = { sealed: string };
+
+export class SqliteStore implements Store {
+  readonly kind = "sqlite" as const;
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly sealer: Sealer;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(options: SqliteStoreOptions) {
+    this.file = options.file;
+    this.sealer = options.sealer;
+    mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
+    // Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
+    closeSync(openSync(options.file, "a", 0o600));
+    this.db = new Database(options.file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    // Another handle (a backup, the CLI) may hold the lock briefly.
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    this.db.pragma("user_version = 1");
+    this.importLegacyState(path.join(path.dirname(options.file), "state.json"));
+    this.sweeper = setInterval(() => this.sweep(Date.now()), options.sweepIntervalMs ?? 60_000);
+    this.sweeper.unref();
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per text: preparing is most of the cost of a small query. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  private seal(value: unknown): string {
+    return this.sealer.seal(JSON.stringify(value));
+  }
+
+  private open<T>(sealed: string): T {
+    return JSON.parse(this.sealer.open(sealed)) as T;
+  }
+
+  // --- OTPs ---
+
+  private limitsOf(key: string, now: number): SubjectLimits {
+    const row = this.sql("SELECT limits FROM subjects WHERE key = ?").get(key) as { limits: string } | undefined;
+    return limitsAt(row ? (JSON.parse(row.limits) as SubjectLimits) : NO_LIMITS, now);
+  }
+
+  private saveLimits(key: string, limits: SubjectLimits): void {
+    const times = [limits.lockedUntil, limits.cooldownUntil, limits.sendWindowEndsAt, limits.failuresUntil, limits.latestUntil];
+    const keepUntil = Math.max(0, ...times.filter((t): t is number => t !== undefined));
+    this.sql("INSERT OR REPLACE INTO subjects (key, limits, keep_until) VALUES (?, ?, ?)").run(key, JSON.stringify(limits), keepUntil);
+  }
+
+  async issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult> {
+    return this.db.transaction((): IssueResult => {
+      const limits = record.subjects.map((subject) => this.limitsOf(subject, now));
+      const refused = decideIssue(limits, policy, now);
+      if (refused) return { ok: false, ...refused };
+      record.subjects.forEach((subject, i) => {
+        const previous = limits[i]!.latestOtpId;
+        if (previous && previous !== record.id) {
+          this.sql("UPDATE otps SET status = 'expired' WHERE id = ? AND status = 'pending'").run(previous);
+        }
+        this.saveLimits(subject, limitsAfterIssue(limits[i]!, record, policy, now));
+      });
+      const { status: _status, attempts: _attempts, ...data } = record;
+      this.sql("INSERT INTO otps (id, sealed, status, attempts, expires_at, keep_until) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(record.id, this.seal(data), record.status, record.attempts, record.expiresAt, keepOtpUntil(record, policy));
+      return { ok: true };
+    })();
+  }
+
+  private readOtp(id: string): OtpRecord | null {
+    const row = this.sql("SELECT sealed, status, attempts FROM otps WHERE id = ?").get(id) as OtpRow | undefined;
+    if (!row) return null;
+    return { ...this.open<Omit<OtpRecord, "status" | "attempts">>(row.sealed), status: row.status, attempts: row.attempts };
+  }
+
+  async getOtp(id: string): Promise<OtpRecord | null> {
+    return this.readOtp(id);
+  }
+
+  async latestOtpId(subject: string): Promise<string | null> {
+    return this.limitsOf(subject, Date.now()).latestOtpId ?? null;
+  }
+
+  async verifyOtp(id: string, matched: boolean, policy: OtpPolicy, now: number): Promise<VerifyResult> {
+    return this.db.transaction((): VerifyResult => {
+      const record = this.readOtp(id);
+      if (!record) return { found: false };
+      const limits = record.subjects.map((subject) => this.limitsOf(subject, now));
+      const { record: next, outcome, counted } = settleVerification(record, matched, lockOf(limits, now), now);
+      this.sql("UPDATE otps SET status = ?, attempts = ? WHERE id = ?").run(next.status, next.attempts, id);
+      if (counted) record.subjects.forEach((subject, i) => this.saveLimits(subject, limitsAfterCheck(limits[i]!, outcome.valid, policy, now)));
+      return { found: true, ...outcome };
+    })();
+  }
+
+  // --- jobs ---
+
+  private readJob(id: string): Job | null {
+    const row = this.sql("SELECT sealed FROM jobs WHERE id = ?").get(id) as JobRow | undefined;
+    return row ? this.open<Job>(row.sealed) : null;
+  }
+
+  async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
+    const created = this.sql("INSERT OR IGNORE INTO jobs (id, sealed, kind, state, due_at, created_at, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(job.id, this.seal(job), job.kind, job.state, dueAt(job), Date.parse(job.createdAt), Date.now() + ttlSeconds * 1000);
+    return created.changes === 1;
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    return this.readJob(id);
+  }
+
+  async updateJob(id: string, change: (job: Job) => Job | null): Promise<Job | null> {
+    return this.db.transaction((): Job | null => {
+      const current = this.readJob(id);
+      if (!current) return null;
+      const next = change(structuredClone(current));
+      if (!next) return current;
+      this.sql("UPDATE jobs SET sealed = ?, state = ?, due_at = ? WHERE id = ?").run(this.seal(next), next.state, dueAt(next), id);
+      return next;
+    })();
+  }
+
+  async dueJobIds(now: number, limit: number): Promise<string[]> {
+    const rows = this.sql("SELECT id FROM jobs WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?").all(now, limit) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
+  async saveCancel(cancel: CancelRecord): Promise<void> {
+    this.sql("INSERT OR REPLACE INTO cancels (job_id, device_id, until) VALUES (?, ?, ?)").run(cancel.jobId, cancel.deviceId, cancel.until);
+  }
+
+  async activeCancels(now: number): Promise<CancelRecord[]> {
+    const rows = this.sql("SELECT job_id, device_id, until FROM cancels WHERE until > ?").all(now) as { job_id: string; device_id: string; until: number }[];
+    return rows.map((row) => ({ jobId: row.job_id, deviceId: row.device_id, until: row.until }));
+  }
+
+  // --- API keys ---
+
+  async saveApiKey(record: ApiKeyRecord): Promise<void> {
+    this.sql("INSERT OR REPLACE INTO api_keys (digest, id, record) VALUES (?, ?, ?)").run(record.digest, record.id, JSON.stringify(record));
+  }
+
+  async findApiKeyByDigest(digest: string): Promise<ApiKeyRecord | null> {
+    const row = this.sql("SELECT record FROM api_keys WHERE digest = ?").get(digest) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as ApiKeyRecord) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.sql("SELECT record FROM api_keys").all() as { record: string }[]).map((row) => JSON.parse(row.record) as ApiKeyRecord);
+  }
+
+  async revokeApiKey(id: string, at: Date): Promise<ApiKeyRecord | null> {
+    return this.db.transaction((): ApiKeyRecord | null => {
+      const row = this.sql("SELECT record FROM api_keys WHERE id = ?").get(id) as { record: string } | undefined;
+      if (!row) return null;
+      const record = JSON.parse(row.record) as ApiKeyRecord;
+      const revoked = { ...record, revokedAt: record.revokedAt ?? at.toISOString() };
+      this.sql("UPDATE api_keys SET record = ? WHERE id = ?").run(JSON.stringify(revoked), id);
+      return revoked;
+    })();
+  }
+
+  // --- devices, presence, budgets ---
+
+  async saveDevice(record: DeviceRecord): Promise<void> {
+    this.sql("INSERT OR REPLACE INTO devices (id, record) VALUES (?, ?)").run(record.id, JSON.stringify(record));
+  }
+
+  async getDevice(id: string): Promise<DeviceRecord | null> {
+    const row = this.sql("SELECT record FROM devices WHERE id = ?").get(id) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as DeviceRecord) : null;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return (this.sql("SELECT record FROM devices").all() as { record: string }[]).map((row) => JSON.parse(row.record) as DeviceRecord);
+  }
+
+  async deleteDevice(id: string): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      const removed = this.sql("DELETE FROM devices WHERE id = ?").run(id).changes === 1;
+      this.sql("DELETE FROM presence WHERE device_id = ?").run(id);
+      this.sql("DELETE FROM device_sends WHERE device_id = ?").run(id);
+      return removed;
+    })();
+  }
+
+  async setPresence(deviceId: string, presence: DevicePresence, onlyIfSession?: string): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      if (onlyIfSession !== undefined) {
+        const row = this.sql("SELECT session FROM presence WHERE device_id = ? AND keep_until > ?").get(deviceId, Date.now()) as
+          | { session: string | null }
+          | undefined;
+        if (row?.session !== onlyIfSession) return false;
+      }
+      this.sql("INSERT OR REPLACE INTO presence (device_id, session, record, keep_until) VALUES (?, ?, ?, ?)")
+        .run(deviceId, presence.session ?? null, JSON.stringify(presence), Date.now() + PRESENCE_TTL_MS);
+      return true;
+    })();
+  }
+
+  async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
+    const read = this.sql("SELECT record FROM presence WHERE device_id = ? AND keep_until > ?");
+    const now = Date.now();
+    return deviceIds.map((id) => {
+      const row = read.get(id, now) as { record: string } | undefined;
+      return row ? (JSON.parse(row.record) as DevicePresence) : null;
+    });
+  }
+
+  async reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      this.sql("DELETE FROM device_sends WHERE device_id = ? AND at <= ?").run(deviceId, now - DEVICE_WINDOW_MS);
+      const { count } = this.sql("SELECT count(*) AS count FROM device_sends WHERE device_id = ?").get(deviceId) as { count: number };
+      if (count >= maxPerMinute) return false;
+      this.sql("INSERT INTO device_sends (device_id, at) VALUES (?, ?)").run(deviceId, now);
+      return true;
+    })();
+  }
+
+  async deviceSendCounts(deviceIds: string[], now: number): Promise<number[]> {
+    const count = this.sql("SELECT count(*) AS count FROM device_sends WHERE device_id = ? AND at > ?");
+    return deviceIds.map((id) => (count.get(id, now - DEVICE_WINDOW_MS) as { count: number }).count);
+  }
+
+  // --- publishers ---
+
+  async savePublisher(record: PublisherRecord): Promise<void> {
+    this.sql("INSERT OR REPLACE INTO publishers (id, name, record) VALUES (?, ?, ?)").run(record.id, record.name, JSON.stringify(record));
+  }
+
+  async findPublisherByName(name: string): Promise<PublisherRecord | null> {
+    const row = this.sql("SELECT record FROM publishers WHERE name = ?").get(name) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as PublisherRecord) : null;
+  }
+
+  async listPublishers(): Promise<PublisherRecord[]> {
+    return (this.sql("SELECT record FROM publishers").all() as { record: string }[]).map((row) => JSON.parse(row.record) as PublisherRecord);
+  }
+
+  async deletePublisher(id: string): Promise<boolean> {
+    return this.sql("DELETE FROM publishers WHERE id = ?").run(id).changes === 1;
+  }
+
+  // --- upkeep ---
+
+  /** A consistent copy of the live database (SQLite's online backup), for operators. */
+  async backup(destination: string): Promise<void> {
+    await this.db.backup(destination);
+  }
+
+  async ping(): Promise<void> {
+    this.sql("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    if (this.db.open) this.db.close();
+  }
+
+  /** Deletes what is past its retention, in one transaction. */
+  sweep(now: number): void {
+    this.db.transaction(() => {
+      this.sql("DELETE FROM otps WHERE keep_until <= ?").run(now);
+      this.sql("DELETE FROM subjects WHERE keep_until <= ?").run(now);
+      this.sql("DELETE FROM jobs WHERE keep_until <= ?").run(now);
+      this.sql("DELETE FROM cancels WHERE until <= ?").run(now);
+      this.sql("DELETE FROM presence WHERE keep_until <= ?").run(now);
+      this.sql("DELETE FROM device_sends WHERE at <= ?").run(now - DEVICE_WINDOW_MS);
+    })();
+  }
+
+  /**
+   * Keys, devices and publishers from the JSON file earlier versions kept
+   * (state.json), imported once; the file is then renamed so it is not read again.
+   */
+  private importLegacyState(file: string): void {
+    if (!existsSync(file)) return;
+    const saved = JSON.parse(readFileSync(file, "utf8")) as { apiKeys?: ApiKeyRecord[]; devices?: DeviceRecord[]; publishers?: PublisherRecord[] };
+    this.db.transaction(() => {
+      for (const record of saved.apiKeys ?? []) {
+        this.sql("INSERT OR IGNORE INTO api_keys (digest, id, record) VALUES (?, ?, ?)").run(record.digest, record.id, JSON.stringify(record));
+      }
+      for (const record of saved.devices ?? []) {
+        this.sql("INSERT OR IGNORE INTO devices (id, record) VALUES (?, ?)").run(record.id, JSON.stringify(record));
+      }
+      for (const record of saved.publishers ?? []) {
+        this.sql("INSERT OR IGNORE INTO publishers (id, name, record) VALUES (?, ?, ?)").run(record.id, record.name, JSON.stringify(record));
+      }
+    })();
+    renameSync(file, `${file}.imported`);
+  }
+}
