@@ -127,7 +127,7 @@ async function tlsMaterial(config: Config): Promise<TlsMaterial> {
   if (config.tls) return loadTlsMaterial(config.tls);
   const hostnames = ["localhost", "127.0.0.1", "::1", hostname()];
   // The host phones dial must be in the certificate too.
-  if (config.mqtt.publicUrl) hostnames.push(new URL(config.mqtt.publicUrl).hostname);
+  for (const url of config.mqtt.publicUrls ?? []) hostnames.push(new URL(url).hostname);
   return ensureDevCertificates({ dir: path.join(config.dataDir, "tls"), hostnames });
 }
 
@@ -154,8 +154,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   };
 
   // Filled in by listen(): the port phones are told about is the one actually bound.
-  const publicAddress = { mqttUrl: config.mqtt.publicUrl ?? "", httpPort: config.http.port };
-  const publicHost = () => (config.mqtt.publicUrl ? new URL(config.mqtt.publicUrl).hostname : hostname());
+  const publicAddress = { mqttUrls: config.mqtt.publicUrls ?? [], httpPort: config.http.port };
+  const publicHost = () => (config.mqtt.publicUrls ? new URL(config.mqtt.publicUrls[0]!).hostname : hostname());
 
   // `devices` is declared below; the broker calls it only once clients connect, after listen().
   const broker = await MqttBroker.create({
@@ -168,8 +168,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const devices = new DeviceService({
     store,
     disconnect: (clientId, reason) => broker.disconnect(clientId, reason),
-    get publicMqttUrl() {
-      return publicAddress.mqttUrl;
+    get publicMqttUrls() {
+      return publicAddress.mqttUrls;
     },
     caFingerprint: tls.caFingerprint,
     get caUrl() {
@@ -302,8 +302,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       if (config.mqtt.port !== 0) {
         addresses.mqtt = (await broker.listenTcp({ port: port(config.mqtt.port), host: config.mqtt.host })).port;
       }
-      if (!config.mqtt.publicUrl) publicAddress.mqttUrl = `mqtts://${publicHost()}:${addresses.mqtts ?? config.mqtt.tlsPort}`;
-      addresses.publicMqttUrl = publicAddress.mqttUrl;
+      if (!config.mqtt.publicUrls) publicAddress.mqttUrls = [`mqtts://${publicHost()}:${addresses.mqtts ?? config.mqtt.tlsPort}`];
+      addresses.publicMqttUrl = publicAddress.mqttUrls.join(",");
       return addresses;
     },
     async close() {

@@ -24,7 +24,14 @@ const envSchema = z
     MQTT_TLS_PORT: port(8883),
     MQTT_PORT: port(1883),
     MQTT_HOST: z.string().min(1).default("127.0.0.1"),
-    PUBLIC_MQTT_URL: optionalUrl.pipe(z.string().regex(/^mqtts:\/\//, "must be an mqtts:// URL: phones reach the broker over TLS").optional()),
+    // One mqtts:// URL, or several separated by commas (the brokers of a cluster, in the order phones try them).
+    PUBLIC_MQTT_URL: optionalText.pipe(
+      z
+        .string()
+        .transform((value) => value.split(",").map((url) => url.trim()))
+        .pipe(z.array(z.url().regex(/^mqtts:\/\//, "must be an mqtts:// URL: phones reach the broker over TLS")).min(1).max(8))
+        .optional(),
+    ),
     REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://").optional()),
     STORE: optionalText.pipe(z.enum(["sqlite", "memory", "redis"], { error: "must be sqlite, memory or redis" }).optional()),
     DATA_DIR: z.string().min(1).default("./data"),
@@ -99,7 +106,8 @@ function missingCompanions(env: NodeJS.ProcessEnv): string[] {
 
 export interface Config {
   http: { port: number; host: string; bodyLimitBytes: number };
-  mqtt: { tlsPort: number; port: number; host: string; publicUrl?: string };
+  /** `publicUrls`: what phones are told to dial, in order (PUBLIC_MQTT_URL); derived from the host when unset. */
+  mqtt: { tlsPort: number; port: number; host: string; publicUrls?: string[] };
   /** sqlite (default: DATA_DIR/otpgate.db), memory (nothing survives) or redis (REDIS_URL, a cluster). */
   store: "sqlite" | "memory" | "redis";
   redisUrl?: string;
@@ -149,7 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
     ok: true,
     config: {
       http: { port: e.PORT, host: e.HOST, bodyLimitBytes: BODY_LIMIT_BYTES },
-      mqtt: { tlsPort: e.MQTT_TLS_PORT, port: e.MQTT_PORT, host: e.MQTT_HOST, publicUrl: e.PUBLIC_MQTT_URL },
+      mqtt: { tlsPort: e.MQTT_TLS_PORT, port: e.MQTT_PORT, host: e.MQTT_HOST, publicUrls: e.PUBLIC_MQTT_URL },
       store: e.STORE ?? (e.REDIS_URL ? "redis" : "sqlite"),
       redisUrl: e.REDIS_URL,
       dataDir: e.DATA_DIR,

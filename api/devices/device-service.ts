@@ -34,8 +34,8 @@ export interface DeviceServiceDeps {
   store: Store;
   /** Closes a client's MQTT connection on whichever node holds it. */
   disconnect(clientId: string, reason: string): void;
-  /** The mqtts:// URL handed to phones (PUBLIC_MQTT_URL). */
-  publicMqttUrl: string;
+  /** The mqtts:// URLs handed to phones (PUBLIC_MQTT_URL), in the order they try them. */
+  publicMqttUrls: string[];
   caFingerprint: string;
   /** Where a phone can fetch the CA PEM (checked against the fingerprint). */
   caUrl: string;
@@ -47,11 +47,12 @@ export class DeviceService {
   constructor(private readonly deps: DeviceServiceDeps) {}
 
   private provisioning(device: DeviceRecord, token: string): Provisioning {
-    const { publicMqttUrl, caFingerprint, caUrl } = this.deps;
+    const { publicMqttUrls, caFingerprint, caUrl } = this.deps;
     return {
-      mqtt: { url: publicMqttUrl, username: device.id, password: token, clientId: device.id },
+      // `url` is the first broker, as before; the provisioning URI carries them all.
+      mqtt: { url: publicMqttUrls[0] ?? "", username: device.id, password: token, clientId: device.id },
       caFingerprint,
-      provisioning: buildProvisioningUri({ mqttUrl: publicMqttUrl, deviceId: device.id, token, caFingerprint, caUrl }),
+      provisioning: buildProvisioningUri({ mqttUrls: publicMqttUrls, deviceId: device.id, token, caFingerprint, caUrl }),
     };
   }
 

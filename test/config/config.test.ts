@@ -12,7 +12,28 @@ describe("configuration", () => {
     expect(result.config.failoverOrder).toEqual(["device", "twilio", "africastalking", "email"]);
     expect(result.config.otp.policy).toMatchObject({ maxAttempts: 5, resendCooldownSeconds: 30, lockoutThreshold: 10 });
     expect(result.config.redisUrl).toBeUndefined();
+    expect(result.config.store).toBe("sqlite");
+    expect(result.config.leases).toEqual({ sweepIntervalMs: 2000, graceMs: 5000 });
     expect(result.config.twilio).toBeUndefined();
+  });
+
+  it("chooses the store: SQLite by default, Redis with REDIS_URL, memory only when asked", () => {
+    const store = (env: Record<string, string>) => {
+      const result = loadConfig(env);
+      return result.ok ? result.config.store : result.problems;
+    };
+    expect(store({ REDIS_URL: "redis://127.0.0.1:6379" })).toBe("redis");
+    expect(store({ STORE: "memory" })).toBe("memory");
+    expect(store({ STORE: "redis" })).toEqual(["STORE: redis needs REDIS_URL"]);
+    expect(store({ STORE: "memory", REDIS_URL: "redis://127.0.0.1:6379" })).toEqual(["STORE: memory cannot be used with REDIS_URL (unset one of them)"]);
+    expect(store({ STORE: "disk" })).toEqual([expect.stringMatching(/^STORE: must be sqlite, memory or redis/)]);
+  });
+
+  it("takes several broker URLs for phones, in order, each mqtts://", () => {
+    const result = loadConfig({ PUBLIC_MQTT_URL: "mqtts://a.example.com:8883, mqtts://b.example.com:8883" });
+    expect(result.ok && result.config.mqtt.publicUrls).toEqual(["mqtts://a.example.com:8883", "mqtts://b.example.com:8883"]);
+    const mixed = loadConfig({ PUBLIC_MQTT_URL: "mqtts://a.example.com:8883,mqtt://b.example.com:1883" });
+    expect(mixed.ok ? [] : mixed.problems).toEqual([expect.stringMatching(/^PUBLIC_MQTT_URL: must be an mqtts:\/\/ URL/)]);
   });
 
   it("names every bad variable, one line each, without echoing secrets", () => {

@@ -23,7 +23,9 @@ import { RedisStore } from "../../api/store/redis-store.js";
 import { startPhone, type SimulatedPhone } from "../../tools/phone-simulator/phone.js";
 import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
 import { spawnGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { freePort } from "../support/ports.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+import { parseProvisioningUri } from "../../broker/provisioning.js";
 import { countSms, describeCount } from "./sms-count.js";
 
 const SID = "AC" + "4".repeat(32);
@@ -48,6 +50,7 @@ const phoneLog: string[] = [];
 
 async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
   const redis = await startRedisServer({ aof: true });
+  const ports = [await freePort(), await freePort()] as const;
   const twilio = await startFakeTwilio({ accountSid: SID, authToken: TOKEN });
   const shared = {
     ...twilioEnv(twilio, { accountSid: SID, authToken: TOKEN }),
@@ -59,13 +62,15 @@ async function startCluster(env: Record<string, string> = {}): Promise<Cluster> 
     LEASE_GRACE_MS: String(DEADLINES.grace),
     SWEEP_INTERVAL_MS: String(DEADLINES.sweep),
     PROVIDER_TIMEOUT_MS: "3000",
+    // Phones are told both brokers, as a load balancer-less cluster would provision them.
+    PUBLIC_MQTT_URL: ports.map((port) => `mqtts://127.0.0.1:${port}`).join(","),
     ...env,
   };
   // Every node must present the same CA, which phones pin: B starts with A's dev certificates.
-  const a = await spawnGateway({ name: "a", env: shared });
+  const a = await spawnGateway({ name: "a", env: shared, mqttsPort: ports[0] });
   const bDir = mkdtempSync(path.join(tmpdir(), "otpgate-b-"));
   cpSync(path.join(a.dataDir, "tls"), path.join(bDir, "tls"), { recursive: true });
-  const nodes = [a, await spawnGateway({ name: "b", env: shared, dataDir: bDir })];
+  const nodes = [a, await spawnGateway({ name: "b", env: shared, dataDir: bDir, mqttsPort: ports[1] })];
   const store = new RedisStore({ url: redis.url, sealer: createSealer(OTP_SECRET) });
   cluster = { redis, twilio, nodes, phones: [], store };
   return cluster;
@@ -82,12 +87,17 @@ afterEach(async () => {
   await redis.stop();
 }, 60_000);
 
-/** Registers a phone through `node` and connects it to `urls` in that order (its cluster list). */
-async function addPhone(c: Cluster, node: GatewayProcess, first: GatewayProcess[], options: { latencyMs: number; maxPerMinute?: number }): Promise<SimulatedPhone> {
+/**
+ * Registers a phone through `node` and connects it to the brokers its
+ * provisioning URI lists, or to `first` in that order (to start some phones on the other node).
+ */
+async function addPhone(c: Cluster, node: GatewayProcess, first: GatewayProcess[] | "as provisioned", options: { latencyMs: number; maxPerMinute?: number }): Promise<SimulatedPhone> {
   const created = await node.call("POST", "/v1/devices", { name: `fault phone ${c.phones.length}`, maxPerMinute: options.maxPerMinute ?? 30 });
   expect(created.status).toBe(201);
+  const provisioned = parseProvisioningUri(created.json.provisioning).mqttUrls;
+  expect(provisioned).toEqual(c.nodes.map((n) => `mqtts://127.0.0.1:${n.mqtts}`));
   const phone = await startPhone({
-    url: first.map((n) => `mqtts://127.0.0.1:${n.mqtts}`),
+    url: first === "as provisioned" ? provisioned : first.map((n) => `mqtts://127.0.0.1:${n.mqtts}`),
     deviceId: created.json.id,
     token: created.json.token,
     caFingerprint: created.json.caFingerprint,
@@ -154,7 +164,7 @@ describe("cluster faults (two gateway processes, one Redis, phones over TLS)", (
   it("kill -9 of one node under load: every job settles within deadlines plus the lease, none a phone acked goes out again", async () => {
     const c = await startCluster();
     const [a, b] = c.nodes as [GatewayProcess, GatewayProcess];
-    for (let i = 0; i < 4; i++) await addPhone(c, a, i < 2 ? [a, b] : [b, a], { latencyMs: 800 });
+    for (let i = 0; i < 4; i++) await addPhone(c, a, i < 2 ? "as provisioned" : [b, a], { latencyMs: 800 });
 
     const bodies = new Map<string, string>();
     let killedAt = 0;
@@ -255,7 +265,7 @@ describe("cluster faults (two gateway processes, one Redis, phones over TLS)", (
   it("SIGTERM of a node whose phones are slow: its jobs are handed back and finished elsewhere, with no double", async () => {
     const c = await startCluster({ DEVICE_SENT_TIMEOUT_MS: "10000" });
     const [a, b] = c.nodes as [GatewayProcess, GatewayProcess];
-    for (let i = 0; i < 3; i++) await addPhone(c, a, [a, b], { latencyMs: 3_000, maxPerMinute: 20 });
+    for (let i = 0; i < 3; i++) await addPhone(c, a, "as provisioned", { latencyMs: 3_000, maxPerMinute: 20 });
 
     const bodies = new Map<string, string>();
     for (let i = 0; i < 60; i++) {

@@ -28,6 +28,9 @@ async function collect(stream: NodeJS.ReadableStream): Promise<string[]> {
   return out;
 }
 
+/** Aedes' typings leave its persistence out. */
+const persistenceOf = (broker: Aedes) => (broker as unknown as { persistence: Persistence }).persistence;
+
 const retainedPacket = (topic: string, payload: string) => ({ cmd: "publish", qos: 1, topic, payload: Buffer.from(payload), retain: true });
 
 describe("fast retained lookup (memory persistence, real Aedes over TCP)", () => {
@@ -71,13 +74,15 @@ describe("fast retained lookup (memory persistence, real Aedes over TCP)", () =>
 
   beforeAll(async () => {
     aedes = await Aedes.createBroker();
-    const persistence = aedes.persistence as Persistence;
+    const persistence = persistenceOf(aedes);
     const scan = persistence.createRetainedStreamCombi.bind(persistence);
     persistence.createRetainedStreamCombi = (patterns) => {
       scans.push([...patterns]);
       return scan(patterns);
     };
-    fastRetainedLookup(persistence);
+    // As broker/mqtt-broker.ts does: on the broker, which finds its persistence.
+    expect(fastRetainedLookup(aedes)).toBe(aedes);
+    expect(retainedLookupMode(aedes)).toBe("direct");
     expect(retainedLookupMode(persistence)).toBe("direct");
     server = createServer((socket) => aedes.handle(socket));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -153,7 +158,7 @@ describe("fast retained lookup answers exactly what the scan answers", () => {
     const fast = await Aedes.createBroker();
     const scan = await Aedes.createBroker();
     try {
-      const [fastP, scanP] = [fast.persistence as Persistence, scan.persistence as Persistence];
+      const [fastP, scanP] = [persistenceOf(fast), persistenceOf(scan)];
       const store = (packet: ReturnType<typeof retainedPacket>) => Promise.all([fastP.storeRetained({ ...packet }), scanP.storeRetained({ ...packet })]);
       // Stored before the lookup is installed: it must copy them.
       await store(retainedPacket("x/1", "early"));
@@ -175,7 +180,7 @@ describe("fast retained lookup answers exactly what the scan answers", () => {
   it("can be bypassed (a benchmark's baseline), before or after it is installed, and is idempotent", async () => {
     const broker = await Aedes.createBroker();
     try {
-      const persistence = broker.persistence as Persistence;
+      const persistence = persistenceOf(broker);
       const scans: string[][] = [];
       const scan = persistence.createRetainedStreamCombi.bind(persistence);
       persistence.createRetainedStreamCombi = (patterns) => (scans.push(patterns), scan(patterns));
@@ -196,9 +201,9 @@ describe("fast retained lookup answers exactly what the scan answers", () => {
     }
     const early = await Aedes.createBroker();
     try {
-      bypassFastRetainedLookup(early.persistence as object);
-      fastRetainedLookup(early.persistence as object);
-      expect(retainedLookupMode(early.persistence as object)).toBe("bypassed");
+      bypassFastRetainedLookup(persistenceOf(early));
+      fastRetainedLookup(persistenceOf(early));
+      expect(retainedLookupMode(persistenceOf(early))).toBe("bypassed");
     } finally {
       await new Promise<void>((resolve) => early.close(() => resolve()));
     }

@@ -35,10 +35,12 @@ export interface GatewayProcessOptions {
   name: string;
   env?: Record<string, string>;
   dataDir?: string;
+  /** The MQTT/TLS port, when others must know it before the start (a cluster's broker list). */
+  mqttsPort?: number;
 }
 
 export async function spawnGateway(options: GatewayProcessOptions): Promise<GatewayProcess> {
-  const [http, mqtts] = [await freePort(), await freePort()];
+  const [http, mqtts] = [await freePort(), options.mqttsPort ?? (await freePort())];
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), `otpgate-${options.name}-`));
   const env: Record<string, string> = {
     PATH: process.env.PATH!,
