@@ -15,7 +15,7 @@
  * create, so the combined rate is N / (create phase + mail drain + verify phase) for the N OTPs
  * created, mailed and verified: a gateway that answers 202 fast but lets mail pile up gains nothing.
  *
- * Layout: the servers under test (bare Fastify, a memory-store gateway, a Redis-store gateway)
+ * Layout: the servers under test (bare Fastify, gateways on the default SQLite store, the memory store and Redis)
  * run on this thread; autocannon and the SMTP sink run in a worker thread (bench/load-client.ts)
  * so the client's work does not share the server's event loop. redis-server is our own child
  * process on a free loopback port, without persistence. Scenarios are interleaved within each
@@ -233,7 +233,8 @@ async function main(): Promise<void> {
 
   const baselineUrl = await startBaseline();
   const otpgates = [
-    { name: "memory", target: await startOtpgate("memory", smtpUrl) },
+    { name: "sqlite", target: await startOtpgate("sqlite", smtpUrl) },
+    { name: "memory", target: await startOtpgate("memory", smtpUrl, { STORE: "memory" }) },
     { name: "redis", target: await startOtpgate("redis", smtpUrl, { REDIS_URL: redis.url }) },
   ];
 
