@@ -2,6 +2,7 @@
  * Request and response schemas. The same zod objects validate requests and
  * produce the OpenAPI document at /docs.
  */
+import { ATTEMPT_STATES, JOB_STATES } from "../delivery/job-state.js";
 import { z } from "zod";
 import { CODE_LENGTH, TTL_SECONDS } from "../otp/rules.js";
 import { APP_HASH_PATTERN, ORIGIN_HOST_PATTERN, originHost } from "../otp/templates.js";
@@ -27,10 +28,10 @@ const httpUrl = z.url({ protocol: /^https?$/ }).max(2048);
 const code = z.string().regex(/^\d{4,10}$/, "must be 4 to 10 digits, as a string");
 const userId = z.string().min(1).max(128);
 
-const deliveryState = z.enum(["queued", "dispatched", "sent", "delivered", "failed", "expired"]);
+const deliveryState = z.enum(JOB_STATES);
 const attempt = z.object({
   route: z.string(),
-  state: z.enum(["dispatched", "sent", "delivered", "failed", "cancelled"]),
+  state: z.enum(ATTEMPT_STATES),
   at: z.string(),
   error: z.string().optional(),
   providerMessageId: z.string().optional(),
