@@ -50,7 +50,8 @@ export type RetainedLookupMode =
   | "untouched";
 
 interface State {
-  mode: RetainedLookupMode;
+  /** fastRetainedLookup() has wrapped this (memory) persistence. */
+  installed: boolean;
   /** bypassFastRetainedLookup() was called, possibly before fastRetainedLookup(). */
   bypass: boolean;
   /** Until the backend's existing retained messages have been copied, every lookup goes to the backend. */
@@ -74,6 +75,12 @@ function hasWildcard(pattern: string): boolean {
   return pattern.includes("+") || pattern.includes("#");
 }
 
+/** The persistence of an Aedes broker, or `target` itself if it is a persistence (Aedes' typings leave `persistence` out). */
+function persistenceOf(target: object): object {
+  const { persistence, handle } = target as { persistence?: unknown; handle?: unknown };
+  return typeof handle === "function" && typeof persistence === "object" && persistence !== null ? persistence : target;
+}
+
 /** The memory backend behind `persistence`, if that is what it is (matched by class name: the package is Aedes' own dependency). */
 function memoryBackend(persistence: Persistence): MemoryBackend | undefined {
   const isMemory = (candidate: unknown): candidate is MemoryBackend =>
@@ -84,17 +91,22 @@ function memoryBackend(persistence: Persistence): MemoryBackend | undefined {
 }
 
 /**
- * Installs the direct lookup on `persistence` (the instance Aedes uses, e.g. `aedes.persistence`)
- * and returns it. Safe to call more than once, and at any time: retained messages stored before
- * are copied first, and lookups go to the persistence's own scan until they are.
+ * Installs the direct lookup on `target`: an Aedes broker (its persistence) or the persistence
+ * given to one. Returns `target`. Safe to call more than once, and at any time: retained messages
+ * stored before are copied first, and lookups go to the persistence's own scan until they are.
  */
-export function fastRetainedLookup<P extends object>(persistence: P): P {
-  const target = persistence as unknown as Persistence;
+export function fastRetainedLookup<T extends object>(target: T): T {
+  install(persistenceOf(target));
+  return target;
+}
+
+function install(persistence: object): void {
+  const target = persistence as Persistence;
   const existing = stateOf(persistence);
-  if (existing && existing.mode !== "untouched") return persistence;
-  const state = existing ?? attach(persistence, { mode: "untouched", bypass: false, seeded: false });
+  if (existing?.installed) return;
+  const state = existing ?? attach(persistence, { installed: false, bypass: false, seeded: false });
   const backend = memoryBackend(target);
-  if (!backend) return persistence;
+  if (!backend) return;
 
   const retained = new Map<string, RetainedPacket>();
   /** Topics stored while the existing messages were being copied: what the copy read for them is older. */
@@ -128,7 +140,7 @@ export function fastRetainedLookup<P extends object>(persistence: P): P {
     if (!patterns.some(hasWildcard)) return Readable.from(plainTopics(retained, patterns));
     return Readable.from(mixed(retained, patterns, scan));
   };
-  state.mode = state.bypass ? "bypassed" : "direct";
+  state.installed = true;
 
   // Copy what the backend already holds (normally nothing: this is installed on a new broker).
   const copying = target.createRetainedStream("#");
@@ -144,7 +156,6 @@ export function fastRetainedLookup<P extends object>(persistence: P): P {
     // Left unseeded, every lookup keeps going to the backend's own scan: slower, never wrong.
     () => storedDuringSeed.clear(),
   );
-  return persistence;
 }
 
 /** Patterns without wildcards: at most one packet each, in the order asked, read when the stream is. */
@@ -171,19 +182,19 @@ async function* mixed(retained: Map<string, RetainedPacket>, patterns: string[],
 }
 
 /**
- * Sends lookups back to the persistence's own scan (for a benchmark's baseline), whether
- * fastRetainedLookup() is installed already or later. The copy of the retained messages is still
- * kept, so the lookup cost alone is what changes.
+ * Sends lookups back to the persistence's own scan (`bypass`, for a benchmark's baseline), or
+ * ends that (`bypass = false`), whether fastRetainedLookup() is installed already or later. The
+ * copy of the retained messages is kept up to date meanwhile, so only the lookup changes.
  */
-export function bypassFastRetainedLookup(persistence: object): void {
-  const state = stateOf(persistence) ?? attach(persistence, { mode: "untouched", bypass: false, seeded: false });
-  state.bypass = true;
-  if (state.mode === "direct") state.mode = "bypassed";
+export function bypassFastRetainedLookup(target: object, bypass = true): void {
+  const persistence = persistenceOf(target);
+  const state = stateOf(persistence) ?? attach(persistence, { installed: false, bypass: false, seeded: false });
+  state.bypass = bypass;
 }
 
-/** How `persistence` answers retained lookups for plain topics now. */
-export function retainedLookupMode(persistence: object): RetainedLookupMode {
-  const state = stateOf(persistence);
-  if (!state || state.mode === "untouched") return "untouched";
+/** How `target` (an Aedes broker or its persistence) answers retained lookups for plain topics now. */
+export function retainedLookupMode(target: object): RetainedLookupMode {
+  const state = stateOf(persistenceOf(target));
+  if (!state?.installed) return "untouched";
   return state.bypass ? "bypassed" : "direct";
 }

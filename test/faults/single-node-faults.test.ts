@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { startPhone, type SimulatedPhone } from "../../tools/phone-simulator/phone.js";
-import { startFakeTwilio, twilioEnv, type FakeTwilio } from "../support/fake-twilio.js";
+import { startFakeTwilio, twilioEnv } from "../support/fake-twilio.js";
 import { codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
 import { spawnGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { collect, connectClient, endClient, subscribeCodes } from "../support/mqtt-clients.js";
