@@ -3,12 +3,12 @@
  * send is checked here before anything acts on it.
  *
  * These are THE payload rules. The phone simulator (tools/phone-simulator/
- * job-rules.ts, which uses the limits and helpers below) and the Android core
- * (android-client/core: PayloadRules, Ack, DeviceStatus, IsoTime) apply the
- * same ones, and the shared fixtures of test/fixtures/mqtt-payloads.json hold
- * all three to one verdict per payload (test/android/payload-fixtures.test.ts).
- * Change a rule here and the fixtures, the simulator and the Java core change
- * with it.
+ * job-rules.ts, which reads payloads with these schemas and parsePayload)
+ * and the Android core (android-client/core: PayloadRules, Ack, DeviceStatus,
+ * IsoTime) apply the same ones, and the shared fixtures of
+ * test/fixtures/mqtt-payloads.json hold all three to one verdict per payload
+ * (test/android/payload-fixtures.test.ts). Change a rule here and the
+ * fixtures, the simulator and the Java core change with it.
  */
 import { z } from "zod";
 
@@ -204,7 +204,7 @@ export type DeviceStatusPayload = z.infer<typeof deviceStatusPayload>;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Parses JSON and a schema; the error says what was wrong, for the log. */
-export function parsePayload<T>(schema: z.ZodType<T>, payload: Buffer | string): { ok: true; value: T } | { ok: false; error: string } {
+export function parsePayload<T>(schema: z.ZodType<T>, payload: Uint8Array | string): { ok: true; value: T } | { ok: false; error: string } {
   const size = typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > MAX_PAYLOAD_BYTES) return { ok: false, error: `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}` };
   let text: string;

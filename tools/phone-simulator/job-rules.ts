@@ -6,29 +6,41 @@
  * decision that matters to the gateway is testable without a broker.
  */
 
+import { z } from "zod";
 import {
-  E164,
   MAX_APP_CHARS,
   MAX_BATTERY,
-  MAX_BODY_CHARS,
   MAX_ERROR_CHARS,
-  MAX_JOB_ID_CHARS,
   MAX_PAYLOAD_BYTES,
   MAX_SIGNAL,
   MAX_SIMS,
-  MAX_SIM_SLOT,
+  ackPayload,
+  cancelPayload,
+  deviceStatusPayload,
+  jobPayload,
   parseIsoInstant,
+  parsePayload,
 } from "../../broker/payloads.js";
 
 /*
- * The limits are the gateway's (broker/payloads.ts): one set of payload rules
- * for the gateway, this simulator and the Android core, held to one verdict
- * per payload by test/fixtures/mqtt-payloads.json. Anything over
- * MAX_PAYLOAD_BYTES is rejected before JSON.parse: a job is far smaller, and
- * parsing megabytes a publisher sent by mistake is how a phone runs out of memory.
+ * The payload rules are the gateway's (broker/payloads.ts): every payload is
+ * read with its parsePayload (the MAX_PAYLOAD_BYTES cap before anything else,
+ * strict UTF-8, JSON, then the schema) and its schemas, so the gateway, this
+ * simulator and the Android core reach one verdict per payload, as
+ * test/fixtures/mqtt-payloads.json holds them to. The reasons are the
+ * gateway's too.
+ *
+ * What stays here is the phone's own side, and it differs on purpose:
+ * - A job the rules accept may still be refused, with a failed ack rather than
+ *   ignored: a SIM slot this phone lacks (SIM_SLOTS), an expiry already past,
+ *   a cancel seen first (decideOnArrival, checkBeforeSend).
+ * - The phone writes stricter than the gateway reads: buildAck always sets
+ *   `at` as an ISO instant in UTC (the gateway also takes epoch numbers and
+ *   ignores an unreadable one) and cuts `error` to MAX_ERROR_CHARS instead of
+ *   having the ack refused; buildOnlineStatus clamps and cuts every member to
+ *   its limit instead of sending one the gateway would refuse.
  */
-export { MAX_BODY_CHARS, MAX_PAYLOAD_BYTES };
-export const MAX_ID_CHARS = MAX_JOB_ID_CHARS;
+export { MAX_PAYLOAD_BYTES };
 /** The simulated phone has a single SIM, in slot 0. */
 export const SIM_SLOTS: readonly number[] = [0];
 
@@ -54,86 +66,31 @@ export interface SmsJob {
 export type OutboundMessage = { kind: "job"; job: SmsJob } | { kind: "cancel"; id: string };
 export type ParseResult = { ok: true; message: OutboundMessage } | { ok: false; reason: string };
 
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-/** Strict UTF-8; a byte order mark is kept, so JSON.parse refuses it (as the gateway and the Android core do). */
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function invalid(reason: string): ParseResult {
-  return { ok: false, reason };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** The size cap first, then strict UTF-8, then JSON: a JSON object, or why not. */
-function readObject(payload: Uint8Array | string): { ok: true; value: Record<string, unknown> } | { ok: false; reason: string } {
-  const size = typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength;
-  if (size > MAX_PAYLOAD_BYTES) return { ok: false, reason: `payload is ${size} bytes, over the ${MAX_PAYLOAD_BYTES} byte limit` };
-  let text: string;
-  try {
-    text = typeof payload === "string" ? payload : utf8.decode(payload);
-  } catch {
-    return { ok: false, reason: "payload is not UTF-8" };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: "payload is not JSON" };
-  }
-  return isRecord(value) ? { ok: true, value } : { ok: false, reason: "payload is not a JSON object" };
-}
-
-const ID_RULE = `id must be a non-empty string of at most ${MAX_ID_CHARS} printable characters`;
-
-function isJobId(id: unknown): id is string {
-  return typeof id === "string" && id.length > 0 && id.length <= MAX_ID_CHARS && !CONTROL_CHARS.test(id);
-}
-
-/** A whole number in 0..max, as JSON gives it (7.0 is 7). */
-function isSlot(value: unknown, max: number): value is number {
-  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= max;
-}
-
 /**
- * A payload from `sms/out/<id>` → a job, a cancel, or the reason it is ignored.
- * `cancel: true` makes it a cancel whatever else it carries (it is never sent);
- * `cancel: false` reads as "not a cancel"; any other `cancel` is refused.
+ * `sms/out/<id>` carries jobs and cancels, told apart by `cancel` as the two
+ * schemas define it: `true` is a cancel whatever else the payload carries,
+ * `false` or absent a job (which must then be complete), anything else
+ * neither.
  */
+const outboundPayload = z.discriminatedUnion("cancel", [cancelPayload, jobPayload], {
+  error: (issue) =>
+    issue.code === "invalid_union"
+      ? "must be true (a cancel), or false or absent (a job)"
+      : issue.code === "invalid_type"
+        ? "must be a JSON object"
+        : undefined,
+});
+
+/** A payload from `sms/out/<id>` → a job, a cancel, or the reason it is ignored. */
 export function parseOutboundPayload(payload: Uint8Array | string): ParseResult {
-  const read = readObject(payload);
-  if (!read.ok) return invalid(read.reason);
-  const { value } = read;
-
-  const { id } = value;
-  if (!isJobId(id)) return invalid(ID_RULE);
-
-  if ("cancel" in value) {
-    if (value.cancel === true) return { ok: true, message: { kind: "cancel", id } };
-    // `cancel: false` is read as "not a cancel": the payload must then be a full job.
-    if (value.cancel !== false) return invalid(`job ${id}: cancel must be true`);
-  }
-
-  const { to, body, expiresAt, sim } = value;
-  if (typeof to !== "string" || !E164.test(to)) {
-    return invalid(`job ${id}: to must be an E.164 number, e.g. +254700000001`);
-  }
-  if (typeof body !== "string" || body.length === 0 || body.length > MAX_BODY_CHARS) {
-    return invalid(`job ${id}: body must be a non-empty string of at most ${MAX_BODY_CHARS} characters`);
-  }
-  const expiry = parseIsoInstant(expiresAt);
-  if (expiry === null) {
-    return invalid(`job ${id}: expiresAt must be an ISO 8601 timestamp with a zone, e.g. 2030-01-01T00:00:00Z`);
-  }
-  // Absent means "the default SIM"; null is refused like any other non-number.
-  if ("sim" in value && !isSlot(sim, MAX_SIM_SLOT)) {
-    return invalid(`job ${id}: sim must be a SIM slot number 0..${MAX_SIM_SLOT}`);
-  }
-
-  const job: SmsJob = { id, to, body, expiresAt: expiry };
-  if (typeof sim === "number") job.sim = sim;
+  const parsed = parsePayload(outboundPayload, payload);
+  if (!parsed.ok) return { ok: false, reason: parsed.error };
+  const message = parsed.value;
+  if (message.cancel === true) return { ok: true, message: { kind: "cancel", id: message.id } };
+  const { id, to, body, sim } = message;
+  // The schema took expiresAt only if parseIsoInstant reads it.
+  const job: SmsJob = { id, to, body, expiresAt: parseIsoInstant(message.expiresAt) as number };
+  if (sim !== undefined) job.sim = sim;
   return { ok: true, message: { kind: "job", job } };
 }
 
@@ -241,49 +198,21 @@ export function buildOfflineStatus(now: number): { online: false; at: string } {
 }
 
 /**
- * Null when the gateway takes this ack from a phone, else why not: a job id,
- * a known status, and an `error` of 1..200 characters exactly when the status
- * is `failed`. `at` never makes an ack refused: it is informational, and one
- * the gateway cannot read (readReportedTime) counts as absent. buildAck never
- * writes one that fails, and always writes `at` as an ISO instant in UTC.
+ * Null when the gateway takes this ack from a phone (ackPayload), else why
+ * not. buildAck never writes one that fails.
  */
 export function ackProblem(payload: Uint8Array | string): string | null {
-  const read = readObject(payload);
-  if (!read.ok) return read.reason;
-  const ack = read.value;
-  if (!isJobId(ack.id)) return ID_RULE;
-  if (!["received", "sent", "delivered", "failed"].includes(ack.status as string)) return "status must be received, sent, delivered or failed";
-  if (ack.status !== "failed") return "error" in ack ? "only a failed ack carries an error" : null;
-  if (typeof ack.error !== "string" || ack.error.length === 0 || ack.error.length > MAX_ERROR_CHARS) {
-    return `a failed ack needs an error of 1 to ${MAX_ERROR_CHARS} characters`;
-  }
-  return null;
+  const parsed = parsePayload(ackPayload, payload);
+  return parsed.ok ? null : parsed.error;
 }
 
 /**
- * Null when the gateway takes this status from a phone, else why not. Only
- * `online` is required; `at` is never a reason to refuse (as in an ack); an
- * online status may carry a whole battery 0..100, whole signal bars 0..4, at
- * most 8 SIMs and an app name of at most 100 characters; an offline one
- * carries none of those.
- * buildOnlineStatus, buildOfflineStatus and the will always pass.
+ * Null when the gateway takes this status from a phone (deviceStatusPayload),
+ * else why not. buildOnlineStatus, buildOfflineStatus and the will always pass.
  */
 export function statusProblem(payload: Uint8Array | string): string | null {
-  const read = readObject(payload);
-  if (!read.ok) return read.reason;
-  const status = read.value;
-  if (typeof status.online !== "boolean") return "online must be true or false";
-  if (!status.online) {
-    const extra = ["battery", "signal", "sims", "app"].find((field) => field in status);
-    return extra ? `an offline status carries no ${extra}` : null;
-  }
-  if ("battery" in status && !isSlot(status.battery, MAX_BATTERY)) return `battery must be a whole number 0..${MAX_BATTERY}`;
-  if ("signal" in status && !isSlot(status.signal, MAX_SIGNAL)) return `signal must be a whole number 0..${MAX_SIGNAL}`;
-  if ("sims" in status && !(Array.isArray(status.sims) && status.sims.length <= MAX_SIMS)) return `sims must be a list of at most ${MAX_SIMS}`;
-  if ("app" in status && !(typeof status.app === "string" && status.app.length <= MAX_APP_CHARS)) {
-    return `app must be a string of at most ${MAX_APP_CHARS} characters`;
-  }
-  return null;
+  const parsed = parsePayload(deviceStatusPayload, payload);
+  return parsed.ok ? null : parsed.error;
 }
 
 /** The will: exactly these bytes (DESIGN.md), with no timestamp since it is set at connect time. */
@@ -292,6 +221,9 @@ export const WILL_PAYLOAD = '{"online":false}';
 export function deviceTopics(deviceId: string): { out: string; ack: string; device: string } {
   return { out: `sms/out/${deviceId}`, ack: `sms/ack/${deviceId}`, device: `sms/device/${deviceId}` };
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /**
  * A device id is a topic level and the MQTT client id: no topic separators or
