@@ -163,6 +163,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     recordAck: (deviceId, ack) => recordAck(deviceId, ack),
     logger: logger.child({ component: "broker" }),
     redisUrl: config.redisUrl,
+    sealer,
   });
   broker.on("refused", (what) => metrics.mqttRefusals.inc({ what: what.split(" ")[0] ?? what }));
   const devices = new DeviceService({

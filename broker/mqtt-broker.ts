@@ -28,7 +28,9 @@ import {
   type DeviceStatusPayload,
   type JobPayload,
 } from "./payloads.js";
+import { sealQueuedJobs } from "./sealed-queue.js";
 import { parseTopic, topicFor } from "./topics.js";
+import type { Sealer } from "../api/security/sealing.js";
 
 /** Checks MQTT credentials; returns who the client is, or why it is refused. */
 export type MqttAuthenticator = (
@@ -69,6 +71,8 @@ export interface BrokerOptions {
   logger: FastifyBaseLogger;
   /** Shared emitter and persistence for a cluster; omit for one process. */
   redisUrl?: string;
+  /** Seals the jobs queued for phones in the Redis persistence (sealed-queue.ts). */
+  sealer?: Sealer;
   /** Phones must keep alive at most this often (DESIGN: ≤ 60 s). */
   maxKeepaliveSeconds?: number;
 }
@@ -103,7 +107,7 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   }
 
   static async create(options: BrokerOptions): Promise<MqttBroker> {
-    const backends = options.redisUrl ? await redisBackends(options.redisUrl, options.logger) : undefined;
+    const backends = options.redisUrl ? await redisBackends(options.redisUrl, options.logger, options.sealer) : undefined;
     const aedes = await Aedes.createBroker({
       ...(backends ? { mq: backends.mq, persistence: backends.persistence } : {}),
       id: `otpgate-${randomUUID().slice(0, 8)}`,
@@ -461,7 +465,7 @@ function checkWill(principal: MqttPrincipal, will: { topic: string; payload?: Bu
 }
 
 /** Redis-backed emitter and persistence, so every node's broker sees one cluster of clients. */
-async function redisBackends(url: string, logger: FastifyBaseLogger) {
+async function redisBackends(url: string, logger: FastifyBaseLogger, sealer: Sealer | undefined) {
   const { default: createEmitter } = await import("mqemitter-redis");
   const { default: createPersistence } = await import("aedes-persistence-redis");
   // Our own connections, so their errors are logged (not thrown as unhandled) and closing never waits on a dead Redis.
@@ -489,6 +493,7 @@ async function redisBackends(url: string, logger: FastifyBaseLogger) {
   // Queued jobs carry OTP texts: they must not outlive their use in Redis (an hour is longer than any OTP).
   const persistence = createPersistence({ conn, packetTTL: () => 3600 });
   survivesRedisOutages(conn, persistence as unknown as FragilePersistence, logger);
+  if (sealer) sealQueuedJobs(persistence, sealer);
   return {
     mq,
     persistence,

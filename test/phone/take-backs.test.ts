@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { collect, connectClient, endClient, sleep, subscribeCodes } from "../support/mqtt-clients.js";
 import { eventually, startGateway, type TestGateway } from "../support/gateway.js";
 import { registerDevice, waitOnline, type RegisteredDevice } from "../support/phones.js";
+import type { RedisStore } from "../../api/store/redis-store.js";
 
 interface QueuedPacket {
   topic: string;
@@ -74,6 +75,37 @@ describe.each(["sqlite", "redis"] as const)("take-backs (%s store)", (storeKind)
     // The cancel itself went out to the phone.
     expect(session.received.some((p) => p.includes(jobId) && p.includes('"cancel":true'))).toBe(true);
     session.socket.destroy();
+  });
+});
+
+describe("jobs queued for a phone in Redis", () => {
+  it("are sealed in the broker's persistence, and replayed in clear to the phone when it reconnects", async () => {
+    const gw = await startGateway({ store: "redis", env: { FAILOVER_ORDER: "device", DEVICE_ACK_TIMEOUT_MS: "15000", DEVICE_SENT_TIMEOUT_MS: "15000" } });
+    gateways.push(gw);
+    const device = await registerDevice(gw, { name: "slow to answer" });
+    const first = await silentSession(gw, device);
+    await waitOnline(gw, device.id);
+    const body = `queued secret ${randomUUID().slice(0, 8)}`;
+    const created = await gw.call("POST", "/v1/messages", { to: "+254711000999", body });
+    const jobId = created.json.id as string;
+    await eventually(async () => first.received.some((p) => p.includes(body)), 3_000, "the live delivery, in clear");
+
+    // Every key and value the broker keeps in Redis: the job is there, its text and number are not.
+    const redis = (gw.gateway.store as RedisStore).redis;
+    const dump: string[] = [];
+    for (const key of await redis.keys("*")) {
+      if ((await redis.type(key)) === "string") dump.push(key, (await redis.getBuffer(key))!.toString("latin1"));
+    }
+    expect((await queued(gw, device.id)).some((p) => p.includes(body))).toBe(true);
+    expect(dump.join("\n")).not.toContain(body);
+    expect(dump.join("\n")).not.toContain("254711000999");
+
+    // The phone drops and comes back: the queue replays the job, opened again.
+    first.socket.destroy();
+    await waitOnline(gw, device.id, false);
+    const second = await silentSession(gw, device);
+    await eventually(async () => second.received.some((p) => p.includes(body) && p.includes(jobId)), 5_000, "the replayed job, in clear");
+    second.socket.destroy();
   });
 });
 
