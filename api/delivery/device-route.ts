@@ -32,6 +32,8 @@ export interface DeviceRouteOptions {
   sentTimeoutMs: number;
   /** A presence not refreshed for this long is treated as offline (a node died holding the phone). */
   presenceStaleMs: number;
+  /** How old the fleet snapshot that ranks phones may be (default 250 ms; 0 reads on every job). */
+  snapshotMs?: number;
   now?: () => number;
 }
 
@@ -68,8 +70,40 @@ interface Waiter {
   onAck(ack: AckPayload): void;
 }
 
+/**
+ * The phones, their presence and their send counts, read at most once per
+ * `maxAgeMs` however many jobs ask: under load every job would otherwise read
+ * the whole fleet. A snapshot that old only ranks phones; the store's
+ * reservation still decides, and a phone gone meanwhile misses its transport
+ * ack deadline like any other.
+ */
+function fleetSnapshot(store: Store, maxAgeMs: number) {
+  type Fleet = { devices: DeviceRecord[]; presence: (DevicePresence | null)[]; counts: Map<string, number> };
+  let cached: { at: number; fleet: Promise<Fleet> } | undefined;
+  const load = async (at: number): Promise<Fleet> => {
+    const devices = await store.listDevices();
+    const ids = devices.map((d) => d.id);
+    const [presence, counts] = await Promise.all([store.getPresence(ids), store.deviceSendCounts(ids, at)]);
+    return { devices, presence, counts: new Map(ids.map((id, i) => [id, counts[i] ?? 0])) };
+  };
+  return {
+    read(at: number, fresh = false): Promise<Fleet> {
+      if (fresh || !cached || at - cached.at >= maxAgeMs || at < cached.at) {
+        const fleet = load(at);
+        cached = { at, fleet };
+        // A failed read is not kept: the next job reads again.
+        fleet.catch(() => {
+          if (cached?.fleet === fleet) cached = undefined;
+        });
+      }
+      return cached.fleet;
+    },
+  };
+}
+
 export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
   const now = options.now ?? Date.now;
+  const fleet = fleetSnapshot(options.store, options.snapshotMs ?? 250);
   const waiters = new Map<string, Waiter>();
   options.channel.on("transportAck", (deviceId, jobId) => {
     const waiter = waiters.get(jobId);
@@ -79,6 +113,27 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
     const waiter = waiters.get(ack.id);
     if (waiter?.deviceId === deviceId) waiter.onAck(ack);
   });
+
+  async function pick(job: Job, fresh: boolean): Promise<string> {
+    const to = job.to!;
+    const { store } = options;
+    const at = now();
+    const { devices, presence, counts: allCounts } = await fleet.read(at, fresh);
+    const online = devices.filter((_, i) => isOnline(presence[i] ?? null, at, options.presenceStaleMs));
+    if (online.length === 0) throw new ProviderError("no phone is online", "transient", "device:offline");
+    // Phones without prefixes take any number; phones with prefixes only theirs.
+    const eligible = online.filter((d) => d.prefixes.length === 0 || prefixMatches(d, to));
+    if (eligible.length === 0) throw new ProviderError(`no online phone serves ${to.slice(0, 4)}…`, "transient", "device:no_match");
+    // Phones already at their budget are not asked: the reservation below would refuse them anyway.
+    const ranked = eligible
+      .map((device) => ({ device, load: allCounts.get(device.id) ?? 0, match: prefixMatches(device, to) ? 0 : 1, tie: Math.random() }))
+      .filter(({ device, load }) => load < device.maxPerMinute)
+      .sort((a, b) => a.match - b.match || a.load - b.load || a.tie - b.tie);
+    for (const { device } of ranked) {
+      if (await store.reserveDeviceSend(device.id, device.maxPerMinute, at)) return deviceTarget(device.id);
+    }
+    throw new ProviderError("every online phone is at its per-minute limit", "transient", "device:rate");
+  }
 
   return {
     name: "device",
@@ -95,25 +150,17 @@ export function deviceRoute(options: DeviceRouteOptions): DeliveryRoute {
     },
 
     async prepare(job) {
-      const to = job.to!;
-      const { store } = options;
-      const devices = await store.listDevices();
-      const presence = await store.getPresence(devices.map((d) => d.id));
-      const at = now();
-      const online = devices.filter((_, i) => isOnline(presence[i] ?? null, at, options.presenceStaleMs));
-      if (online.length === 0) throw new ProviderError("no phone is online", "transient", "device:offline");
-      // Phones without prefixes take any number; phones with prefixes only theirs.
-      const eligible = online.filter((d) => d.prefixes.length === 0 || prefixMatches(d, to));
-      if (eligible.length === 0) throw new ProviderError(`no online phone serves ${to.slice(0, 4)}…`, "transient", "device:no_match");
-      const counts = await store.deviceSendCounts(eligible.map((d) => d.id), at);
-      const ranked = eligible
-        .map((device, i) => ({ device, load: counts[i] ?? 0, match: prefixMatches(device, to) ? 0 : 1, tie: Math.random() }))
-        .sort((a, b) => a.match - b.match || a.load - b.load || a.tie - b.tie);
-      for (const { device } of ranked) {
-        if (await store.reserveDeviceSend(device.id, device.maxPerMinute, at)) return deviceTarget(device.id);
+      try {
+        return await pick(job, false);
+      } catch (error) {
+        // "No phone" from a snapshot may be a phone that just connected: look once more, afresh.
+        const code = error instanceof ProviderError ? error.code : "";
+        if (code === "device:offline" || code === "device:no_match") return pick(job, true);
+        throw error;
       }
-      throw new ProviderError("every online phone is at its per-minute limit", "transient", "device:rate");
     },
+
+
 
     deliver(job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt> {
       const deviceId = deviceOf(target) ?? "";

@@ -290,11 +290,12 @@ export class SqliteStore implements Store {
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
-    const read = this.sql("SELECT record FROM presence WHERE device_id = ? AND keep_until > ?");
-    const now = Date.now();
+    // One query for the lot: the device route asks for every phone on every job.
+    const rows = this.sql("SELECT device_id, record FROM presence WHERE keep_until > ?").all(Date.now()) as { device_id: string; record: string }[];
+    const byId = new Map(rows.map((row) => [row.device_id, row.record]));
     return deviceIds.map((id) => {
-      const row = read.get(id, now) as { record: string } | undefined;
-      return row ? (JSON.parse(row.record) as DevicePresence) : null;
+      const record = byId.get(id);
+      return record ? (JSON.parse(record) as DevicePresence) : null;
     });
   }
 
@@ -309,8 +310,12 @@ export class SqliteStore implements Store {
   }
 
   async deviceSendCounts(deviceIds: string[], now: number): Promise<number[]> {
-    const count = this.sql("SELECT count(*) AS count FROM device_sends WHERE device_id = ? AND at > ?");
-    return deviceIds.map((id) => (count.get(id, now - DEVICE_WINDOW_MS) as { count: number }).count);
+    const rows = this.sql("SELECT device_id, count(*) AS count FROM device_sends WHERE at > ? GROUP BY device_id").all(now - DEVICE_WINDOW_MS) as {
+      device_id: string;
+      count: number;
+    }[];
+    const byId = new Map(rows.map((row) => [row.device_id, row.count]));
+    return deviceIds.map((id) => byId.get(id) ?? 0);
   }
 
   // --- publishers ---

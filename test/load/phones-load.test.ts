@@ -152,6 +152,7 @@ describe("phone channel under load", () => {
     }
     for (const sms of twilio.received) count(idByBody.get(sms.body) ?? `unknown body ${sms.body}`, "twilio");
     const wrong = [...new Set([...ids, ...copies.keys()])].filter((id) => copies.get(id)?.length !== 1);
+    if (process.env.LOAD_DEBUG) for (const id of wrong.slice(0, 5)) console.log(JSON.stringify(jobs.get(id)));
     expect(wrong.map((id) => `${id}: ${JSON.stringify(copies.get(id) ?? [])}`)).toEqual([]);
     // The store agrees with where each SMS really went: recorded as sent, on that route.
     const misrecorded = [...jobs.values()].filter((job) => job.state !== "sent" || job.attempts.at(-1)?.route !== copies.get(job.id)?.[0]);
