@@ -187,6 +187,12 @@ export function limitsAfterCheck(limits: SubjectLimits, valid: boolean, policy: 
   return { ...rest, failures, failuresUntil: lockoutEnds };
 }
 
+/** When a subject's record may be forgotten: its last time has passed, nothing in it counts any more. */
+export function limitsKeepUntil(limits: SubjectLimits): number {
+  const times = [limits.lockedUntil, limits.cooldownUntil, limits.sendWindowEndsAt, limits.failuresUntil, limits.latestUntil];
+  return Math.max(0, ...times.filter((t): t is number => t !== undefined));
+}
+
 /** How long an OTP record stays readable: its lifetime plus the retention window. */
 export function keepOtpUntil(otp: Pick<OtpRecord, "expiresAt">, policy: OtpPolicy): number {
   return otp.expiresAt + policy.retentionSeconds * 1000;

@@ -12,6 +12,7 @@ import {
   limitsAfterCheck,
   limitsAfterIssue,
   limitsAt,
+  limitsKeepUntil,
   lockOf,
   settleVerification,
   type OtpPolicy,
@@ -100,8 +101,7 @@ export class MemoryStore implements Store {
   }
 
   private saveLimits(subject: string, limits: SubjectLimits): void {
-    const times = [limits.lockedUntil, limits.cooldownUntil, limits.sendWindowEndsAt, limits.failuresUntil, limits.latestUntil];
-    this.subjects.set(subject, limits, Math.max(0, ...times.filter((t): t is number => t !== undefined)));
+    this.subjects.set(subject, limits, limitsKeepUntil(limits));
   }
 
   async issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult> {

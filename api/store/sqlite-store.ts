@@ -24,6 +24,7 @@ import {
   limitsAfterCheck,
   limitsAfterIssue,
   limitsAt,
+  limitsKeepUntil,
   lockOf,
   settleVerification,
   type OtpPolicy,
@@ -133,9 +134,7 @@ export class SqliteStore implements Store {
   }
 
   private saveLimits(key: string, limits: SubjectLimits): void {
-    const times = [limits.lockedUntil, limits.cooldownUntil, limits.sendWindowEndsAt, limits.failuresUntil, limits.latestUntil];
-    const keepUntil = Math.max(0, ...times.filter((t): t is number => t !== undefined));
-    this.sql("INSERT OR REPLACE INTO subjects (key, limits, keep_until) VALUES (?, ?, ?)").run(key, JSON.stringify(limits), keepUntil);
+    this.sql("INSERT OR REPLACE INTO subjects (key, limits, keep_until) VALUES (?, ?, ?)").run(key, JSON.stringify(limits), limitsKeepUntil(limits));
   }
 
   async issueOtp(record: OtpRecord, policy: OtpPolicy, now: number): Promise<IssueResult> {
