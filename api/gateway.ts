@@ -100,14 +100,18 @@ export function createLogger(level: string): Logger {
   });
 }
 
-function openStore(config: Config, sealer: Sealer, redisKeyPrefix?: string): Store {
+function openStore(config: Config, sealer: Sealer, logger: Logger, redisKeyPrefix?: string): Store {
   switch (config.store) {
     case "redis":
       return new RedisStore({ url: config.redisUrl!, keyPrefix: redisKeyPrefix, sealer });
     case "memory":
       return new MemoryStore();
     case "sqlite":
-      return new SqliteStore({ file: path.join(config.dataDir, "otpgate.db"), sealer });
+      return new SqliteStore({
+        file: path.join(config.dataDir, "otpgate.db"),
+        sealer,
+        onSweepError: (error) => logger.warn({ err: error }, "store: clean-up of old rows failed; trying again later"),
+      });
   }
 }
 
@@ -140,7 +144,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   const tls = await tlsMaterial(config);
   const sealer = createSealer(secrets.otpSecret);
-  const store = openStore(config, sealer, options.redisKeyPrefix);
+  const store = openStore(config, sealer, logger, options.redisKeyPrefix);
   if (store instanceof RedisStore) await reachable(store, config.redisUrl!);
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics });
   const callbacks = new CallbackNotifier({

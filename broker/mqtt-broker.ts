@@ -28,7 +28,7 @@ import {
   type DeviceStatusPayload,
   type JobPayload,
 } from "./payloads.js";
-import { sealQueuedJobs } from "./sealed-queue.js";
+import { sealQueuedJobs, type QueuePersistence, type QueuedPacket } from "./sealed-queue.js";
 import { parseTopic, topicFor } from "./topics.js";
 import type { Sealer } from "../api/security/sealing.js";
 
@@ -366,14 +366,19 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     const { persistence } = this.aedes as unknown as { persistence: QueuePersistence };
     const client = { id: deviceId };
     const hits: QueuedPacket[] = [];
+    // Every packet in flight to the client is in its queue with its id (cleanSession=false), so an id
+    // not among them is free to lend to a packet that has none yet.
+    const used = new Set<number>();
     for await (const packet of persistence.outgoingStream(client)) {
+      if (typeof packet.messageId === "number") used.add(packet.messageId);
       if (packet.topic !== topicFor.out(deviceId) || !packet.payload) continue;
       const job = parsePayload(jobPayload, Buffer.from(packet.payload));
       if (job.ok && job.value.id === jobId) hits.push(packet);
     }
     for (const packet of hits) {
-      // Ids above what Aedes hands out for this session's in-flight packets are free for this use.
-      const messageId = typeof packet.messageId === "number" ? packet.messageId : 60_000 + Math.floor(Math.random() * 5_000);
+      let messageId = packet.messageId;
+      while (typeof messageId !== "number" || (packet.messageId === undefined && used.has(messageId))) messageId = 1 + Math.floor(Math.random() * 65_535);
+      used.add(messageId);
       await persistence.outgoingUpdate(client, { ...packet, messageId });
       await persistence.outgoingClearMessageId(client, { messageId });
     }
@@ -441,19 +446,6 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   }
 }
 
-interface QueuedPacket {
-  topic: string;
-  payload?: Buffer | string;
-  messageId?: number;
-}
-
-/** The part of an Aedes persistence (memory or Redis) that holds a client's offline queue. */
-interface QueuePersistence {
-  outgoingStream(client: { id: string }): AsyncIterable<QueuedPacket>;
-  outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<unknown>;
-  outgoingClearMessageId(client: { id: string }, packet: { messageId: number }): Promise<unknown>;
-}
-
 /** Why a client may not leave this will, if it may not: the same rules as its publishes. */
 function checkWill(principal: MqttPrincipal, will: { topic: string; payload?: Buffer | string } | undefined): string | undefined {
   if (!will) return undefined;
@@ -493,7 +485,7 @@ async function redisBackends(url: string, logger: FastifyBaseLogger, sealer: Sea
   // Queued jobs carry OTP texts: they must not outlive their use in Redis (an hour is longer than any OTP).
   const persistence = createPersistence({ conn, packetTTL: () => 3600 });
   survivesRedisOutages(conn, persistence as unknown as FragilePersistence, logger);
-  if (sealer) sealQueuedJobs(persistence, sealer);
+  if (sealer) sealQueuedJobs(persistence, sealer, (error) => logger.warn({ err: (error as Error).message }, "broker: skipped a queued job that cannot be unsealed"));
   return {
     mq,
     persistence,

@@ -16,7 +16,8 @@ import type { Sealer } from "../api/security/sealing.js";
 
 const MARK = "otpgate-sealed:";
 
-interface Packet {
+/** A packet as the persistence stores it. */
+export interface QueuedPacket {
   topic?: string;
   payload?: Buffer | Uint8Array | string;
   brokerId?: string;
@@ -24,24 +25,25 @@ interface Packet {
   messageId?: number;
 }
 
-interface QueuePersistence {
-  outgoingEnqueueCombi(subs: unknown[], packet: Packet): Promise<unknown>;
-  outgoingUpdate(client: unknown, packet: Packet): Promise<unknown>;
-  outgoingClearMessageId(client: unknown, packet: Packet): Promise<Packet | undefined>;
-  outgoingStream(client: unknown): AsyncIterable<Packet>;
+/** The part of an Aedes persistence (memory or Redis) that holds clients' offline queues. */
+export interface QueuePersistence {
+  outgoingEnqueueCombi(subs: unknown[], packet: QueuedPacket): Promise<unknown>;
+  outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: QueuedPacket): Promise<QueuedPacket | undefined>;
+  outgoingStream(client: { id: string }): AsyncIterable<QueuedPacket>;
 }
 
-const carriesJob = (packet: Packet | undefined) => Boolean(packet?.topic?.startsWith("sms/out/"));
+const carriesJob = (packet: QueuedPacket | undefined) => Boolean(packet?.topic?.startsWith("sms/out/"));
 
-export function sealQueuedJobs(persistence: unknown, sealer: Sealer): void {
+export function sealQueuedJobs(persistence: unknown, sealer: Sealer, onUnreadable: (error: unknown) => void): void {
   const queue = persistence as QueuePersistence;
-  const seal = (packet: Packet): Packet => {
+  const seal = (packet: QueuedPacket): QueuedPacket => {
     if (!carriesJob(packet) || packet.payload === undefined) return packet;
     const text = Buffer.from(packet.payload).toString("latin1");
     if (text.startsWith(MARK)) return packet;
     return { ...packet, payload: Buffer.from(MARK + sealer.seal(Buffer.from(packet.payload).toString("base64"))) };
   };
-  const open = <P extends Packet | undefined>(packet: P): P => {
+  const open = <P extends QueuedPacket | undefined>(packet: P): P => {
     if (!packet || !carriesJob(packet) || packet.payload === undefined) return packet;
     const text = Buffer.from(packet.payload).toString("latin1");
     if (!text.startsWith(MARK)) return packet;
@@ -71,7 +73,17 @@ export function sealQueuedJobs(persistence: unknown, sealer: Sealer): void {
   queue.outgoingStream = (client) => {
     const source = stream(client);
     return (async function* () {
-      for await (const packet of source) yield open(packet);
+      for await (const packet of source) {
+        // One packet that cannot be opened (sealed under another OTP_SECRET) must not fail every reconnect of the phone.
+        let opened: QueuedPacket;
+        try {
+          opened = open(packet);
+        } catch (error) {
+          onUnreadable(error);
+          continue;
+        }
+        yield opened;
+      }
     })();
   };
 }

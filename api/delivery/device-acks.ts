@@ -41,6 +41,7 @@ export function createAckRecorder(deps: { store: Store; logger: FastifyBaseLogge
     let before: Job["state"] | undefined;
     const after = await deps.store.updateJob(ack.id, (job) => {
       before = job.state;
+      known = true;
       try {
         const next = applyAck(job, deviceId, ack, new Date());
         applied = true;

@@ -80,6 +80,8 @@ export class Dispatcher {
   private stopping = false;
   private readonly stop = new AbortController();
   private readonly wakers = new Map<string, Set<() => void>>();
+  /** A slow sweep is not overlapped by the next one. */
+  private sweeping = false;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -125,7 +127,16 @@ export class Dispatcher {
    * compare-and-set lets only one of them win each job.
    */
   async sweep(limit = 200): Promise<number> {
-    if (this.stopping) return 0;
+    if (this.stopping || this.sweeping) return 0;
+    this.sweeping = true;
+    try {
+      return await this.takeOver(limit);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private async takeOver(limit: number): Promise<number> {
     const ids = await this.deps.store.dueJobIds(this.now().getTime(), limit);
     let taken = 0;
     for (const id of ids) {
@@ -169,7 +180,7 @@ export class Dispatcher {
   private async change(
     jobId: string,
     change: (job: Job) => Job | null,
-    options: { stepMs?: number; claim?: boolean } = {},
+    options: { stepMs?: number; claim?: boolean; anyOwner?: boolean } = {},
   ): Promise<{ job: Job | null; applied: boolean; lost: boolean }> {
     let before: Job["state"] | undefined;
     let applied = false;
@@ -179,7 +190,7 @@ export class Dispatcher {
       applied = false;
       lost = false;
       try {
-        if (!options.claim && !jobState.holdsLease(job, this.owner)) throw new LeaseLost(`job ${jobId} is no longer leased to this node`);
+        if (!options.claim && !options.anyOwner && !jobState.holdsLease(job, this.owner)) throw new LeaseLost(`job ${jobId} is no longer leased to this node`);
         const next = change(job);
         if (!next) return null;
         applied = true;
@@ -193,6 +204,26 @@ export class Dispatcher {
     });
     if (after && applied && before !== undefined && after.state !== before) this.deps.onStateChange?.(after);
     return { job: after, applied, lost };
+  }
+
+  /**
+   * A provider took the message: that is a fact, whatever happened to the
+   * lease meanwhile, and losing it would make the next route send it again.
+   * So it is written without the lease check, and retried while the store is
+   * away (for up to a minute) instead of ending the run.
+   */
+  private async recordCloudSent(jobId: string, target: string, providerMessageId?: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.change(jobId, (current) => jobState.markSent(current, target, this.now(), providerMessageId), { anyOwner: true });
+        return;
+      } catch (error) {
+        // 250 ms doubling to 5 s: about a minute in all.
+        if (attempt >= 16) throw error;
+        this.deps.logger.warn({ err: error, jobId }, "could not record a cloud send yet; retrying");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 5_000)));
+      }
+    }
   }
 
   /** Lets go of the job: another node (or this one restarted) takes it over at once. */
@@ -240,6 +271,9 @@ export class Dispatcher {
         try {
           target = await route.prepare(job);
         } catch (error) {
+          // Only the route's own "cannot take it now" moves on; anything else (the store away) ends
+          // this run, and the job is taken over once its lease lapses, the route still untried.
+          if (!(error instanceof ProviderError)) throw error;
           const reason = describeFailure(error);
           this.deps.metrics.sends.inc({ route: route.name, outcome: "skipped" });
           this.deps.logger.info({ jobId, route: route.name, reason }, "route cannot take the job now, trying the next one");
@@ -272,7 +306,7 @@ export class Dispatcher {
       const outcome = await this.attempt(route, target, dispatched, text, timeoutMs);
       if (outcome.ok) {
         if (!route.outcomeRecordedByAck) {
-          await this.change(jobId, (current) => jobState.markSent(current, target, this.now(), outcome.receipt.providerMessageId));
+          await this.recordCloudSent(jobId, target, outcome.receipt.providerMessageId);
         }
         // A device's `sent` was written by the ack; the next loop reads it back and ends.
         continue;
@@ -330,7 +364,7 @@ export class Dispatcher {
         clearInterval(poll);
         this.stop.signal.removeEventListener("abort", done);
         wakers.delete(done);
-        if (wakers.size === 0) this.wakers.delete(jobId);
+        if (wakers.size === 0 && this.wakers.get(jobId) === wakers) this.wakers.delete(jobId);
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, until - this.now().getTime()));
@@ -342,6 +376,7 @@ export class Dispatcher {
       }, this.deps.pollMs ?? 1_000);
       wakers.add(done);
       this.stop.signal.addEventListener("abort", done);
+      if (this.stop.signal.aborted) done();
     });
   }
 
@@ -351,7 +386,11 @@ export class Dispatcher {
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     // A stopping node lets go of phones at once; cloud calls under way are allowed to finish.
     const onStop = () => controller.abort("stopping");
-    if (route.outcomeRecordedByAck) this.stop.signal.addEventListener("abort", onStop);
+    if (route.outcomeRecordedByAck) {
+      this.stop.signal.addEventListener("abort", onStop);
+      // The stop may have come while this run awaited its dispatch: a listener added now would never fire.
+      if (this.stop.signal.aborted) onStop();
+    }
     try {
       // The race makes the timeout hold even for a route that ignores its signal.
       const receipt = await Promise.race([

@@ -89,14 +89,14 @@ export function newJob(fields: NewJob, at: Date, lease?: Lease): Job {
 }
 
 /**
- * When a job needs someone to act on it: when its lease lapses, or when it
- * expires, whichever is first; null once it is settled. Stores index jobs by it.
+ * When a job needs another node to act on it: when its lease lapses (its
+ * owner sees to its expiry itself), or at once for a job nobody holds; null
+ * once it is settled. Stores index jobs by it.
  */
 export function dueAt(job: Job): number | null {
   if (isSettled(job)) return null;
-  const expiry = Date.parse(job.expiresAt);
-  const leaseEnd = job.lease ? Date.parse(job.lease.until) : Date.parse(job.createdAt);
-  return Math.min(Number.isFinite(expiry) ? expiry : 0, Number.isFinite(leaseEnd) ? leaseEnd : 0);
+  const leaseEnd = Date.parse(job.lease?.until ?? job.createdAt);
+  return Number.isFinite(leaseEnd) ? leaseEnd : 0;
 }
 
 /** Claims or renews the lease: only when it is free (lapsed) or already `owner`'s. */

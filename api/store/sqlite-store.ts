@@ -53,6 +53,8 @@ export interface SqliteStoreOptions {
   sealer: Sealer;
   /** How often rows past their retention are deleted. */
   sweepIntervalMs?: number;
+  /** Told when a clean-up round fails (it is tried again next round). */
+  onSweepError?: (error: unknown) => void;
 }
 
 /** Version 1 of the schema. A later version adds a migration step keyed on `PRAGMA user_version`. */
@@ -102,7 +104,14 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
     this.db.pragma("user_version = 1");
     this.importLegacyState(path.join(path.dirname(options.file), "state.json"));
-    this.sweeper = setInterval(() => this.sweep(Date.now()), options.sweepIntervalMs ?? 60_000);
+    this.sweeper = setInterval(() => {
+      // A busy database (a backup holding the lock) only postpones the clean-up; thrown in a timer it would end the process.
+      try {
+        this.sweep(Date.now());
+      } catch (error) {
+        options.onSweepError?.(error);
+      }
+    }, options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
 

@@ -359,19 +359,20 @@ export function storeContract(name: string, factory: StoreFactory): void {
     describe("due jobs and leases", () => {
       const lease = (until: number) => ({ owner: "node-a", until: new Date(until).toISOString() });
 
-      it("lists unsettled jobs whose lease lapsed or that expired, and forgets them once settled", async () => {
+      it("lists unsettled jobs whose lease lapsed, and forgets them once settled", async () => {
         const now = Date.now();
         const later = new Date(now + 60_000).toISOString();
         const lapsed = job({ expiresAt: later, state: "dispatched", lease: lease(now - 1_000) });
         const held = job({ expiresAt: later, lease: lease(now + 30_000) });
-        const expired = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "dispatched", lease: lease(now + 30_000) });
+        // Expired under a live lease: its owner expires it; nobody else is asked to.
+        const expiredButHeld = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "dispatched", lease: lease(now + 40_000) });
+        const unheld = job({ expiresAt: later });
         const done = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "sent", lease: lease(now - 1_000) });
-        for (const j of [lapsed, held, expired, done]) expect(await store.createJob(j, 60)).toBe(true);
-        expect((await store.dueJobIds(now, 100)).sort()).toEqual([lapsed.id, expired.id].sort());
-        expect((await store.dueJobIds(now + 45_000, 100)).sort()).toEqual([lapsed.id, held.id, expired.id].sort());
+        for (const j of [lapsed, held, expiredButHeld, unheld, done]) expect(await store.createJob(j, 60)).toBe(true);
+        expect((await store.dueJobIds(now, 100)).sort()).toEqual([lapsed.id, unheld.id].sort());
+        expect((await store.dueJobIds(now + 45_000, 100)).sort()).toEqual([lapsed.id, held.id, expiredButHeld.id, unheld.id].sort());
         expect(await store.dueJobIds(now + 45_000, 1)).toHaveLength(1);
-        await store.updateJob(lapsed.id, (j) => ({ ...j, state: "sent" }));
-        await store.updateJob(expired.id, (j) => ({ ...j, state: "expired" }));
+        for (const j of [lapsed, unheld]) await store.updateJob(j.id, (current) => ({ ...current, state: "sent" }));
         expect(await store.dueJobIds(now, 100)).toEqual([]);
       });
 
