@@ -44,7 +44,6 @@ import { MAX_PAYLOAD_BYTES } from "../broker/payloads.js";
 import type { DeviceRecord } from "../api/store/store.js";
 import { forkTs, type RpcChild } from "./ipc.js";
 import type { Credentials, LoadReport } from "./phone-channel-client.js";
-import type { StormReport } from "./reconnect-clients.js";
 import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, closeAll, median, onClose, openCount, runBench, stopChild } from "./bench-setup.js";
 
 const MOSQUITTO_CANDIDATES = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"];
@@ -62,14 +61,6 @@ const { values: args } = parseArgs({
     idle: { type: "string", default: "2000,10000" },
     "connect-rate": { type: "string", default: "500" },
     "per-process": { type: "string", default: "2500" },
-    // (d)
-    storm: { type: "string", default: "1000,5000,10000" },
-    "storm-runs": { type: "string", default: "3" },
-    "storm-scan": { type: "string", default: "1000,5000" },
-    "storm-scan-runs": { type: "string", default: "1" },
-    "storm-deadline": { type: "string", default: "180" },
-    // (e)
-    register: { type: "string", default: "1000,5000" },
     // (c)
     messages: { type: "string", default: "100000" },
     size: { type: "string", default: "100" },
@@ -93,13 +84,6 @@ const LATENCY_MS = positive("latency", args.latency, 0);
 const IDLE_STEPS = [...new Set(args.idle.split(",").map((n) => positive("idle", n.trim())))].sort((a, b) => a - b);
 const CONNECT_RATE = positive("connect-rate", args["connect-rate"]);
 const PER_PROCESS = positive("per-process", args["per-process"]);
-const steps = (name: string, raw: string) => [...new Set(raw.split(",").filter((n) => n.trim() !== "").map((n) => positive(name, n.trim())))].sort((a, b) => a - b);
-const STORM_STEPS = steps("storm", args.storm);
-const STORM_RUNS = positive("storm-runs", args["storm-runs"]);
-const STORM_SCAN = steps("storm-scan", args["storm-scan"]);
-const STORM_SCAN_RUNS = positive("storm-scan-runs", args["storm-scan-runs"], 0);
-const STORM_DEADLINE_MS = positive("storm-deadline", args["storm-deadline"]) * 1000;
-const REGISTER_STEPS = steps("register", args.register);
 const MESSAGES = positive("messages", args.messages);
 const SIZE = positive("size", args.size);
 if (SIZE > MAX_PAYLOAD_BYTES) {
@@ -147,7 +131,7 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 }
 
 function fork(file: string): RpcChild {
-  const child = forkTs(new URL(file, import.meta.url), process.env.TMP_PROF2 ? { execArgv: ["--cpu-prof", `--cpu-prof-dir=${process.env.TMP_PROF2}`] } : {});
+  const child = forkTs(new URL(file, import.meta.url));
   onClose(file, () => child.stop());
   return child;
 }
@@ -367,6 +351,7 @@ function vmRssKb(pid: number): number {
   return Number(match[1]);
 }
 
+/** The memory store's state file (what MemoryStore loads at start) holding `count` devices. */
 /** Registers `count` phones straight into the gateway's default store, as POST /v1/devices would. */
 async function seedDevices(dataDir: string, count: number): Promise<Credentials[]> {
   const now = new Date().toISOString();
@@ -383,87 +368,6 @@ async function seedDevices(dataDir: string, count: number): Promise<Credentials[
   for (const device of devices) await store.saveDevice(device);
   await store.close();
   return credentials;
-}
-
-interface GatewayProcess {
-  pid: number;
-  base: string;
-  tlsPort: number;
-  /** The gateway's CA certificate, written to a file for MQTT clients. */
-  caFile: string;
-  /** The last few KB the gateway printed. */
-  output(): string;
-  /** MQTT clients connected, as the gateway's /metrics counts them. */
-  connectedOnGateway(): Promise<number>;
-  /** Lines the gateway prints that start with `prefix`: the recent ones now, then as they come. */
-  onLine(prefix: string, listener: (line: string) => void): void;
-}
-
-/**
- * The gateway as `npm start` runs it (api/main.ts, default SQLite store in `dataDir`), in a
- * process of its own so its VmRSS and CPU time are its alone. `preload` modules are loaded
- * first with `--import` (after tsx); `env` adds to a fixed environment, not to process.env.
- */
-async function startGatewayProcess(name: string, dataDir: string, options: { env?: Record<string, string>; preload?: string[] } = {}): Promise<GatewayProcess> {
-  const [httpPort, tlsPort] = [await freePort(), await freePort()];
-  const preload = (options.preload ?? []).flatMap((file) => ["--import", new URL(file, import.meta.url).href]);
-  const gatewayProcess = spawn(process.execPath, [...(process.env.TMP_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.TMP_PROF}`] : []), "--import", import.meta.resolve("tsx"), ...preload, "api/main.ts"], {
-    cwd: fileURLToPath(new URL("..", import.meta.url)),
-    env: {
-      PATH: process.env.PATH,
-      DATA_DIR: dataDir,
-      ADMIN_API_KEY: ADMIN_KEY,
-      HOST: "127.0.0.1",
-      PORT: String(httpPort),
-      MQTT_TLS_PORT: String(tlsPort),
-      MQTT_PORT: "0",
-      FAILOVER_ORDER: "device",
-      LOG_LEVEL: "warn",
-      ...options.env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  let partial = "";
-  const lineListeners: { prefix: string; listener: (line: string) => void }[] = [];
-  /** Recent lines, for listeners added later. */
-  const seen: string[] = [];
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
-  gatewayProcess.stdout!.on("data", (chunk: Buffer) => {
-    keep(chunk);
-    const lines = (partial + chunk.toString()).split("\n");
-    partial = lines.pop()!;
-    for (const line of lines) {
-      seen.push(line);
-      if (seen.length > 500) seen.shift();
-      for (const { prefix, listener } of lineListeners) if (line.startsWith(prefix)) listener(line);
-    }
-  });
-  gatewayProcess.stderr!.on("data", keep);
-  process.once("exit", () => gatewayProcess.kill("SIGKILL"));
-  onClose(`gateway process (${name})`, () => stopChild(gatewayProcess));
-  const base = `http://127.0.0.1:${httpPort}`;
-  await until("the gateway process to answer /healthz", async () => {
-    if (gatewayProcess.exitCode !== null) throw new Error(`the gateway exited with ${gatewayProcess.exitCode}:\n${output}`);
-    return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
-  }, 30_000);
-  const caFile = path.join(dataDir, "bench-ca.pem");
-  writeFileSync(caFile, await (await fetch(`${base}/ca.pem`)).text());
-  return {
-    pid: gatewayProcess.pid!,
-    base,
-    tlsPort,
-    caFile,
-    output: () => output,
-    connectedOnGateway: async () => {
-      const metrics = await (await fetch(`${base}/metrics`)).text();
-      return Number(/^otpgate_mqtt_connected_clients (\d+)/m.exec(metrics)?.[1] ?? NaN);
-    },
-    onLine: (prefix, listener) => {
-      for (const line of seen) if (line.startsWith(prefix)) listener(line);
-      lineListeners.push({ prefix, listener });
-    },
-  };
 }
 
 async function partB(): Promise<void> {
@@ -483,13 +387,44 @@ async function partB(): Promise<void> {
   const dataDir = tempDir("b");
   const devices = await seedDevices(dataDir, total);
 
-  const gateway = await startGatewayProcess("b", dataDir);
-  const { tlsPort, caFile, connectedOnGateway } = gateway;
+  const [httpPort, tlsPort] = [await freePort(), await freePort()];
+  const gatewayProcess = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "api/main.ts"], {
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    env: {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: ADMIN_KEY,
+      HOST: "127.0.0.1",
+      PORT: String(httpPort),
+      MQTT_TLS_PORT: String(tlsPort),
+      MQTT_PORT: "0",
+      FAILOVER_ORDER: "device",
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+  gatewayProcess.stdout!.on("data", keep);
+  gatewayProcess.stderr!.on("data", keep);
+  process.once("exit", () => gatewayProcess.kill("SIGKILL"));
+  onClose("gateway process (b)", () => stopChild(gatewayProcess));
+  const base = `http://127.0.0.1:${httpPort}`;
+  await until("the gateway process to answer /healthz", async () => {
+    if (gatewayProcess.exitCode !== null) throw new Error(`the gateway exited with ${gatewayProcess.exitCode}:\n${output}`);
+    return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+  }, 30_000);
+  const caFile = path.join(dataDir, "bench-ca.pem");
+  writeFileSync(caFile, await (await fetch(`${base}/ca.pem`)).text());
+  const connectedOnGateway = async () => {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    return Number(/^otpgate_mqtt_connected_clients (\d+)/m.exec(metrics)?.[1] ?? NaN);
+  };
 
   const processes = Array.from({ length: Math.ceil(total / PER_PROCESS) }, () => fork("./idle-clients.ts"));
   await Promise.all(processes.map((p) => p.ready));
   await sleep(1_000);
-  const { pid } = gateway;
+  const pid = gatewayProcess.pid!;
   const rows = [["gateway process", "connections", "VmRSS MB", "Δ MB", "KB per connection", "took s"]];
   const before = vmRssKb(pid);
   rows.push(["started, devices loaded, idle", "0", fixed(before / 1024), "", "", ""]);
@@ -530,238 +465,6 @@ async function partB(): Promise<void> {
   }
   table(rows);
   console.log("  KB per connection = (VmRSS now − VmRSS idle) / connections: TLS socket, MQTT session, subscription, retained status.");
-}
-
-// --- (d) reconnect storm ----------------------------------------------------------------------
-
-/** Connection counts this machine can hold: one descriptor per connection in the gateway, one ephemeral port each. */
-function connectionSteps(wanted: number[], part: string): number[] {
-  const ports = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
-  const ephemeral = ports[1]! - ports[0]! + 1;
-  const fd = ensureFdLimit(wanted.at(-1)! + 1024);
-  console.log(`  ${fd.note}; ${ephemeral} ephemeral ports`);
-  const steps = wanted.filter((n) => n + 512 <= fd.soft && n < ephemeral - 1000);
-  for (const skipped of wanted.filter((n) => !steps.includes(n))) {
-    problems.push(`(${part}) SKIPPED ${skipped.toLocaleString("en")} connections: needs ~${skipped + 512} open files (limit ${fd.soft}) and ${skipped} ephemeral ports (${ephemeral})`);
-  }
-  return steps;
-}
-
-interface StormSample {
-  /** Reconnect start → last SUBACK, and → the median phone's SUBACK, s. */
-  allSubscribed: number;
-  medianSubscribed: number;
-  /** Reconnect start → last retained status PUBACK, s. */
-  allPublished: number;
-  gatewayCpu: number;
-  generatorCpu: number;
-  retries: number;
-  failed: number;
-  /** Destroying every socket → the gateway counting no client, s. */
-  dropped: number;
-}
-
-/** Milliseconds on the clock the client processes report in (see reconnect-clients.ts). */
-const wallNow = () => performance.timeOrigin + performance.now();
-
-async function storm(gateway: GatewayProcess, processes: RpcChild[], phones: number, label: string): Promise<StormSample> {
-  const dropStarted = wallNow();
-  const dropped = (await Promise.all(processes.map((p) => p.call<number>("drop")))).reduce((a, b) => a + b, 0);
-  if (dropped !== phones) problems.push(`(d) ${label}: ${dropped} of ${phones} phones were connected when the storm began`);
-  await until("the gateway to see every phone gone", async () => (await gateway.connectedOnGateway()) === 0, 120_000);
-  const droppedAfter = (wallNow() - dropStarted) / 1000;
-  // The wills (retained offline statuses) and presence writes of the disconnections settle first.
-  await sleep(1_500);
-
-  const cpuBefore = cpuSeconds(gateway.pid);
-  const started = wallNow();
-  const reports = await Promise.all(processes.map((p) => p.call<StormReport>("reconnect", { deadlineMs: STORM_DEADLINE_MS })));
-  // Work the gateway still has queued when the last PUBACK is read (presence writes) belongs to the storm too.
-  await sleep(1_000);
-  const gatewayCpu = cpuSeconds(gateway.pid) - cpuBefore - 1 * idleCpuPerSecond;
-  const subscribed = reports.flatMap((r) => r.subscribedAt).sort((a, b) => a - b);
-  const published = reports.flatMap((r) => r.publishedAt).sort((a, b) => a - b);
-  const failed = reports.reduce((sum, r) => sum + r.failed, 0);
-  if (failed > 0) problems.push(`(d) ${label}: ${failed} of ${phones} phones not subscribed again within ${STORM_DEADLINE_MS / 1000} s: ${reports.find((r) => r.firstError)?.firstError}`);
-  const onGateway = await gateway.connectedOnGateway();
-  if (onGateway !== phones) problems.push(`(d) ${label}: ${onGateway} of ${phones} phones connected on the gateway after the storm`);
-  return {
-    allSubscribed: ((subscribed.at(-1) ?? NaN) - started) / 1000,
-    medianSubscribed: (percentile(subscribed, 0.5) - started) / 1000,
-    allPublished: ((published.at(-1) ?? NaN) - started) / 1000,
-    gatewayCpu,
-    generatorCpu: reports.reduce((sum, r) => sum + r.cpuSeconds, 0),
-    retries: reports.reduce((sum, r) => sum + r.retries, 0),
-    failed,
-    dropped: droppedAfter,
-  };
-}
-
-/** The gateway's CPU use when nothing happens (keepalives, timers), per second: subtracted from the settle time. */
-let idleCpuPerSecond = 0;
-
-async function partD(): Promise<void> {
-  console.log(
-    `\n(d) reconnect storm over TLS: N phones (persistent sessions, each subscribed to its sms/out and holding a retained status) ` +
-      `lose their connections at once and all reconnect at once; the gateway (api/main.ts) in its own process, the phones in ` +
-      `${PER_PROCESS.toLocaleString("en")}-phone processes beside it`,
-  );
-  const steps = connectionSteps(STORM_STEPS, "d");
-  if (steps.length === 0) return;
-  const total = steps.at(-1)!;
-  const dataDir = tempDir("d");
-  const devices = await seedDevices(dataDir, total);
-  const gateway = await startGatewayProcess("d", dataDir, { preload: ["./retained-mode.ts"] });
-  // The preload (bench/retained-mode.ts) reports how the gateway's Aedes answers retained lookups, and every switch.
-  let modeLine = "";
-  const modeWaiters: ((line: string) => void)[] = [];
-  gateway.onLine("bench-retained-lookup: ", (line) => {
-    modeLine = line.slice("bench-retained-lookup: ".length);
-    for (const wake of modeWaiters.splice(0)) wake(modeLine);
-  });
-  await until("the gateway to report its retained lookup", () => modeLine !== "", 10_000);
-  console.log(`  retained lookup on the gateway: ${modeLine}`);
-  if (!modeLine.startsWith("direct")) throw new Error(`expected the direct lookup on the gateway, got: ${modeLine}`);
-  const switchTo = async (mode: "direct" | "bypassed") => {
-    if (modeLine.startsWith(mode)) return;
-    const switched = new Promise<string>((resolve) => modeWaiters.push(resolve));
-    process.kill(gateway.pid, "SIGUSR2");
-    const line = await switched;
-    if (!line.startsWith(mode)) throw new Error(`the gateway did not switch to ${mode}: ${line}`);
-  };
-
-  const processes = Array.from({ length: Math.ceil(total / PER_PROCESS) }, () => fork("./reconnect-clients.ts"));
-  await Promise.all(processes.map((p) => p.ready));
-  await sleep(1_000);
-  const idleBefore = cpuSeconds(gateway.pid);
-  await sleep(2_000);
-  idleCpuPerSecond = (cpuSeconds(gateway.pid) - idleBefore) / 2;
-  const rssBefore = vmRssKb(gateway.pid);
-  const memoryRows = [["connected phones (idle)", "VmRSS MB", "Δ MB", "KB per connection"], ["0 (started, devices loaded)", fixed(rssBefore / 1024), "", ""]];
-  const rows = [["phones", "lookup", "runs", "all subscribed s", "median phone s", "all statuses s", "gateway CPU s", "CPU ms per phone", "retries", "generator CPU s", "drop s"]];
-  const ratios: string[][] = [["phones", "scan / direct: time to all subscribed", "scan / direct: gateway CPU"]];
-
-  let done = 0;
-  let warmedUp = false;
-  for (const target of steps) {
-    const batch = devices.slice(done, target);
-    const results = await Promise.all(
-      processes.map((p, i) =>
-        p.call<{ connected: number; failed: number; firstError?: string }>("connect", {
-          url: `mqtts://127.0.0.1:${gateway.tlsPort}`,
-          caFile: gateway.caFile,
-          devices: batch.filter((_, j) => j % processes.length === i),
-          perSecond: CONNECT_RATE / processes.length,
-        }),
-      ),
-    );
-    const failed = results.reduce((sum, r) => sum + r.failed, 0);
-    if (failed > 0) problems.push(`(d) set-up: ${failed} of ${batch.length} connections failed: ${results.find((r) => r.firstError)?.firstError}`);
-    done = target;
-    await sleep(2_000);
-    const rss = vmRssKb(gateway.pid);
-    memoryRows.push([target.toLocaleString("en"), fixed(rss / 1024), fixed((rss - rssBefore) / 1024), fixed((rss - rssBefore) / target)]);
-    const onGateway = await gateway.connectedOnGateway();
-    if (onGateway !== target) throw new Error(`(d) ${onGateway} of ${target} phones connected after set-up; the gateway said:\n${gateway.output()}`);
-
-    if (!warmedUp) {
-      process.stdout.write(`  ${target.toLocaleString("en")} phones: warm-up storm …\n`);
-      await storm(gateway, processes, target, `${target} warm-up`);
-      warmedUp = true;
-    }
-    const scanRuns = STORM_SCAN.includes(target) ? STORM_SCAN_RUNS : 0;
-    const samples: Record<"direct" | "bypassed", StormSample[]> = { direct: [], bypassed: [] };
-    for (let run = 1; run <= Math.max(STORM_RUNS, scanRuns); run++) {
-      for (const mode of ["direct", "bypassed"] as const) {
-        if (run > (mode === "direct" ? STORM_RUNS : scanRuns)) continue;
-        await switchTo(mode);
-        process.stdout.write(`  ${target.toLocaleString("en")} phones, ${mode === "direct" ? "direct lookup" : "scan (lookup bypassed)"}: run ${run} …\n`);
-        samples[mode].push(await storm(gateway, processes, target, `${target} ${mode} run ${run}`));
-      }
-    }
-    await switchTo("direct");
-    const row = (mode: "direct" | "bypassed", list: StormSample[]) => {
-      const m = (pick: (s: StormSample) => number) => median(list.map(pick));
-      return [
-        target.toLocaleString("en"),
-        mode === "direct" ? "direct" : "scan",
-        String(list.length),
-        fixed(m((s) => s.allSubscribed)),
-        fixed(m((s) => s.medianSubscribed)),
-        fixed(m((s) => s.allPublished)),
-        fixed(m((s) => s.gatewayCpu)),
-        fixed((m((s) => s.gatewayCpu) * 1000) / target, 2),
-        String(m((s) => s.retries)),
-        fixed(m((s) => s.generatorCpu)),
-        fixed(m((s) => s.dropped)),
-      ];
-    };
-    rows.push(row("direct", samples.direct));
-    if (samples.bypassed.length > 0) {
-      rows.push(row("bypassed", samples.bypassed));
-      const ratio = (pick: (s: StormSample) => number) => fixed(median(samples.bypassed.map(pick)) / median(samples.direct.map(pick)), 1);
-      ratios.push([target.toLocaleString("en"), `${ratio((s) => s.allSubscribed)} ×`, `${ratio((s) => s.gatewayCpu)} ×`]);
-    }
-  }
-  table(rows);
-  console.log(
-    "  all subscribed = reconnect start → the last phone's SUBACK (median phone: the middle one's); all statuses = → the last retained\n" +
-      "  status PUBACK. Gateway CPU = user+system time of its process from reconnect start until 1 s after the last PUBACK, less its idle\n" +
-      "  rate. direct = broker/retained-lookup.ts; scan = the same gateway with it bypassed, what aedes-persistence does alone (SIGUSR2\n" +
-      "  to the bench preload bench/retained-mode.ts). Retries: attempts the phones made again, with the app's 1 s→60 s backoff.",
-  );
-  if (ratios.length > 1) table(ratios);
-  console.log("\n  idle memory of the same gateway, after each set-up (before its storms):");
-  table(memoryRows);
-}
-
-// --- (e) registering devices ----------------------------------------------------------------
-
-async function partE(): Promise<void> {
-  console.log(`\n(e) registering devices: POST /v1/devices (admin key) one at a time on the gateway process (api/main.ts, SQLite store)`);
-  const dataDir = tempDir("e");
-  const gateway = await startGatewayProcess("e", dataDir, { env: { RATE_LIMIT_PER_IP: UNLIMITED, RATE_LIMIT_PER_KEY: UNLIMITED } });
-  const register = async (n: number): Promise<number> => {
-    const started = performance.now();
-    const response = await fetch(`${gateway.base}/v1/devices`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: `bench device ${n}`, prefixes: ["+254"] }),
-    });
-    await response.arrayBuffer();
-    if (response.status !== 201) problems.push(`(e) registration ${n}: HTTP ${response.status}`);
-    return performance.now() - started;
-  };
-  // Warm-up: JIT and the first SQLite pages, not recorded (the devices stay, so the table is not empty when measuring).
-  for (let n = 0; n < 50; n++) await register(-n - 1);
-  const rows = [["devices registered", "this step", "ms each (wall)", "p50 ms", "p99 ms", "last 500: ms each", "gateway CPU ms each"]];
-  let done = 0;
-  for (const target of REGISTER_STEPS) {
-    const latencies: number[] = [];
-    const cpuBefore = cpuSeconds(gateway.pid);
-    const started = performance.now();
-    for (let n = done; n < target; n++) latencies.push(await register(n));
-    const wall = performance.now() - started;
-    const cpu = cpuSeconds(gateway.pid) - cpuBefore;
-    const count = target - done;
-    done = target;
-    const tail = latencies.slice(-500);
-    const sorted = [...latencies].sort((a, b) => a - b);
-    rows.push([
-      target.toLocaleString("en"),
-      count.toLocaleString("en"),
-      fixed(wall / count, 2),
-      fixed(percentile(sorted, 0.5), 2),
-      fixed(percentile(sorted, 0.99), 2),
-      fixed(tail.reduce((a, b) => a + b, 0) / tail.length, 2),
-      fixed((cpu * 1000) / count, 2),
-    ]);
-  }
-  const listed = await fetch(`${gateway.base}/v1/devices`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  const count = ((await listed.json()) as { devices: unknown[] }).devices.length;
-  if (count !== done + 50) problems.push(`(e) GET /v1/devices lists ${count} devices, ${done + 50} were registered`);
-  table(rows);
-  console.log("  Each row adds devices up to its count (50 unrecorded warm-up registrations come first). Flat ms per registration = one row written each.");
 }
 
 // --- (c) QoS 1 throughput, Aedes vs Mosquitto -------------------------------------------------
@@ -946,8 +649,6 @@ async function main(): Promise<void> {
   if (PARTS.has("a")) await part(partA);
   if (PARTS.has("b")) await part(partB);
   if (PARTS.has("c")) await part(partC);
-  if (PARTS.has("d")) await part(partD);
-  if (PARTS.has("e")) await part(partE);
 }
 
 const began = performance.now();
