@@ -28,6 +28,7 @@ import {
   type DeviceStatusPayload,
   type JobPayload,
 } from "./payloads.js";
+import { fastRetainedLookup } from "./retained-lookup.js";
 import { sealQueuedJobs, type QueuePersistence, type QueuedPacket } from "./sealed-queue.js";
 import { parseTopic, topicFor } from "./topics.js";
 import type { Sealer } from "../api/security/sealing.js";
@@ -114,6 +115,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       keepaliveLimit: options.maxKeepaliveSeconds ?? 60,
       connectTimeout: 10_000,
     });
+    // Retained statuses for exact topics by lookup, not a scan per SUBSCRIBE: a reconnecting fleet costs phones, not phones².
+    fastRetainedLookup(aedes);
     const broker = new MqttBroker(aedes, options);
     if (backends) broker.closeBackends = backends.close;
     broker.install();
