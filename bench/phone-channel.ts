@@ -1,6 +1,8 @@
 /**
  * `tsx bench/phone-channel.ts [--parts a,b,c] [--runs 3] ...`: the phone channel's capacity, on
- * loopback only, in three parts (flags below; defaults take about three minutes on 2 CPUs).
+ * loopback only, in five parts (flags below). The defaults run (a)-(c), about three minutes on 2
+ * CPUs; (d) and (e) run with `--parts d,e`: about 20 minutes at their defaults, mostly the 5,000
+ * and 10,000-phone storms, which run to their deadline when phones time out and retry.
  *
  * (a) End to end. A gateway (memory store, FAILOVER_ORDER=device) runs on this thread; N
  *     simulated phones (tools/phone-simulator, the app's behaviour) connect over TLS from a
@@ -15,14 +17,34 @@
  *     only PUBACK. Those devices have the prefix +999, so the device route never picks them.
  * (b) Idle phones over TLS: the gateway (api/main.ts) in a process of its own, so its VmRSS is
  *     its alone, with 2,000 then 10,000 persistent sessions opened by forked client processes
- *     at a capped rate. Devices are written to the memory store's state file before the start:
- *     MemoryStore.saveDevice rewrites that whole file per call, 10,000 calls would take minutes.
+ *     at a capped rate. Devices are written straight into the gateway's SQLite store before the
+ *     start (part (e) measures registering them through the API).
  * (c) QoS 1 throughput of brokers, one publisher → one subscriber on plain TCP, M messages of S
  *     bytes, at most W in flight (published, not yet delivered): bare Aedes (the aedes package),
  *     otpgate's broker (Aedes with auth, ACL and payload checks) and Debian's mosquitto with a
  *     minimal config, each in its own process, driven by the same generator on this thread.
+ * (d) Reconnect storm over TLS (--storm 1000,5000,10000): the gateway (api/main.ts) in its own
+ *     process; N phones (bench/reconnect-clients.ts, --per-process each, beside it) open
+ *     persistent sessions at a capped rate, subscribe to their sms/out and publish a retained
+ *     status, as the app does. Then every socket is destroyed at once, and once the gateway
+ *     counts no client, every phone reconnects at once (retrying like the app: 10 s per attempt,
+ *     backoff from 1 s): time until every phone has its SUBACK again, and the gateway process's
+ *     CPU time (/proc/<pid>/stat) per phone. Same-run baseline: the same gateway, same
+ *     connections, with broker/retained-lookup.ts bypassed, i.e. what aedes-persistence does
+ *     alone (a scan of every retained message per SUBSCRIBE): bench/retained-mode.ts, preloaded
+ *     into the gateway with --import, installs the lookup if the gateway has not and switches it
+ *     on SIGUSR2; api/ is not changed for the bench. Baseline steps: --storm-scan (1,000 and
+ *     5,000: the scan is quadratic, 10,000 would take minutes), --storm-scan-runs times each.
+ *     Phones skip checking the gateway's certificate unless --storm-verify: the gateway's
+ *     handshake is the same, and Node's getPeerCertificate() (~1 ms a connection) stays off the
+ *     CPUs the gateway shares. Also printed: the gateway's idle VmRSS per connection and idle CPU
+ *     (over --idle-window s, which spans a presence refresh) after each set-up, as in (b).
+ * (e) Registering devices: POST /v1/devices with the admin key, one at a time, on a fresh
+ *     gateway process (SQLite store), up to 1,000 then 5,000 devices (--register): ms per
+ *     registration per step, which stays flat when a registration writes one row.
  *
- * Every scenario runs RUNS times, interleaved, after an unrecorded warm-up; medians are printed.
+ * Every scenario runs RUNS times (--storm-runs, --storm-scan-runs for (d)), interleaved, after an
+ * unrecorded warm-up; medians are printed.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -44,6 +66,7 @@ import { MAX_PAYLOAD_BYTES } from "../broker/payloads.js";
 import type { DeviceRecord } from "../api/store/store.js";
 import { forkTs, type RpcChild } from "./ipc.js";
 import type { Credentials, LoadReport } from "./phone-channel-client.js";
+import type { StormReport } from "./reconnect-clients.js";
 import { ADMIN_KEY, UNLIMITED, benchGatewayEnv, closeAll, median, onClose, openCount, runBench, stopChild } from "./bench-setup.js";
 
 const MOSQUITTO_CANDIDATES = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"];
@@ -61,6 +84,16 @@ const { values: args } = parseArgs({
     idle: { type: "string", default: "2000,10000" },
     "connect-rate": { type: "string", default: "500" },
     "per-process": { type: "string", default: "2500" },
+    // (d)
+    storm: { type: "string", default: "1000,5000,10000" },
+    "storm-runs": { type: "string", default: "3" },
+    "storm-scan": { type: "string", default: "1000,5000" },
+    "storm-scan-runs": { type: "string", default: "1" },
+    "storm-deadline": { type: "string", default: "180" },
+    "storm-verify": { type: "boolean", default: false },
+    "idle-window": { type: "string", default: "31" },
+    // (e)
+    register: { type: "string", default: "1000,5000" },
     // (c)
     messages: { type: "string", default: "100000" },
     size: { type: "string", default: "100" },
@@ -84,6 +117,14 @@ const LATENCY_MS = positive("latency", args.latency, 0);
 const IDLE_STEPS = [...new Set(args.idle.split(",").map((n) => positive("idle", n.trim())))].sort((a, b) => a - b);
 const CONNECT_RATE = positive("connect-rate", args["connect-rate"]);
 const PER_PROCESS = positive("per-process", args["per-process"]);
+const steps = (name: string, raw: string) => [...new Set(raw.split(",").filter((n) => n.trim() !== "").map((n) => positive(name, n.trim())))].sort((a, b) => a - b);
+const STORM_STEPS = steps("storm", args.storm);
+const STORM_RUNS = positive("storm-runs", args["storm-runs"]);
+const STORM_SCAN = steps("storm-scan", args["storm-scan"]);
+const STORM_SCAN_RUNS = positive("storm-scan-runs", args["storm-scan-runs"], 0);
+const STORM_DEADLINE_MS = positive("storm-deadline", args["storm-deadline"]) * 1000;
+const REGISTER_STEPS = steps("register", args.register);
+const IDLE_WINDOW_S = positive("idle-window", args["idle-window"], 0);
 const MESSAGES = positive("messages", args.messages);
 const SIZE = positive("size", args.size);
 if (SIZE > MAX_PAYLOAD_BYTES) {
@@ -351,7 +392,6 @@ function vmRssKb(pid: number): number {
   return Number(match[1]);
 }
 
-/** The memory store's state file (what MemoryStore loads at start) holding `count` devices. */
 /** Registers `count` phones straight into the gateway's default store, as POST /v1/devices would. */
 async function seedDevices(dataDir: string, count: number): Promise<Credentials[]> {
   const now = new Date().toISOString();
@@ -368,6 +408,87 @@ async function seedDevices(dataDir: string, count: number): Promise<Credentials[
   for (const device of devices) await store.saveDevice(device);
   await store.close();
   return credentials;
+}
+
+interface GatewayProcess {
+  pid: number;
+  base: string;
+  tlsPort: number;
+  /** The gateway's CA certificate, written to a file for MQTT clients. */
+  caFile: string;
+  /** The last few KB the gateway printed. */
+  output(): string;
+  /** MQTT clients connected, as the gateway's /metrics counts them. */
+  connectedOnGateway(): Promise<number>;
+  /** Lines the gateway prints that start with `prefix`: the recent ones now, then as they come. */
+  onLine(prefix: string, listener: (line: string) => void): void;
+}
+
+/**
+ * The gateway as `npm start` runs it (api/main.ts, default SQLite store in `dataDir`), in a
+ * process of its own so its VmRSS and CPU time are its alone. `preload` modules are loaded
+ * first with `--import` (after tsx); `env` adds to a fixed environment, not to process.env.
+ */
+async function startGatewayProcess(name: string, dataDir: string, options: { env?: Record<string, string>; preload?: string[] } = {}): Promise<GatewayProcess> {
+  const [httpPort, tlsPort] = [await freePort(), await freePort()];
+  const preload = (options.preload ?? []).flatMap((file) => ["--import", new URL(file, import.meta.url).href]);
+  const gatewayProcess = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...preload, "api/main.ts"], {
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    env: {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: ADMIN_KEY,
+      HOST: "127.0.0.1",
+      PORT: String(httpPort),
+      MQTT_TLS_PORT: String(tlsPort),
+      MQTT_PORT: "0",
+      FAILOVER_ORDER: "device",
+      LOG_LEVEL: "warn",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  let partial = "";
+  const lineListeners: { prefix: string; listener: (line: string) => void }[] = [];
+  /** Recent lines, for listeners added later. */
+  const seen: string[] = [];
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+  gatewayProcess.stdout!.on("data", (chunk: Buffer) => {
+    keep(chunk);
+    const lines = (partial + chunk.toString()).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      seen.push(line);
+      if (seen.length > 500) seen.shift();
+      for (const { prefix, listener } of lineListeners) if (line.startsWith(prefix)) listener(line);
+    }
+  });
+  gatewayProcess.stderr!.on("data", keep);
+  process.once("exit", () => gatewayProcess.kill("SIGKILL"));
+  onClose(`gateway process (${name})`, () => stopChild(gatewayProcess));
+  const base = `http://127.0.0.1:${httpPort}`;
+  await until("the gateway process to answer /healthz", async () => {
+    if (gatewayProcess.exitCode !== null) throw new Error(`the gateway exited with ${gatewayProcess.exitCode}:\n${output}`);
+    return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+  }, 30_000);
+  const caFile = path.join(dataDir, "bench-ca.pem");
+  writeFileSync(caFile, await (await fetch(`${base}/ca.pem`)).text());
+  return {
+    pid: gatewayProcess.pid!,
+    base,
+    tlsPort,
+    caFile,
+    output: () => output,
+    connectedOnGateway: async () => {
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      return Number(/^otpgate_mqtt_connected_clients (\d+)/m.exec(metrics)?.[1] ?? NaN);
+    },
+    onLine: (prefix, listener) => {
+      for (const line of seen) if (line.startsWith(prefix)) listener(line);
+      lineListeners.push({ prefix, listener });
+    },
+  };
 }
 
 async function partB(): Promise<void> {
@@ -387,44 +508,13 @@ async function partB(): Promise<void> {
   const dataDir = tempDir("b");
   const devices = await seedDevices(dataDir, total);
 
-  const [httpPort, tlsPort] = [await freePort(), await freePort()];
-  const gatewayProcess = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "api/main.ts"], {
-    cwd: fileURLToPath(new URL("..", import.meta.url)),
-    env: {
-      PATH: process.env.PATH,
-      DATA_DIR: dataDir,
-      ADMIN_API_KEY: ADMIN_KEY,
-      HOST: "127.0.0.1",
-      PORT: String(httpPort),
-      MQTT_TLS_PORT: String(tlsPort),
-      MQTT_PORT: "0",
-      FAILOVER_ORDER: "device",
-      LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
-  gatewayProcess.stdout!.on("data", keep);
-  gatewayProcess.stderr!.on("data", keep);
-  process.once("exit", () => gatewayProcess.kill("SIGKILL"));
-  onClose("gateway process (b)", () => stopChild(gatewayProcess));
-  const base = `http://127.0.0.1:${httpPort}`;
-  await until("the gateway process to answer /healthz", async () => {
-    if (gatewayProcess.exitCode !== null) throw new Error(`the gateway exited with ${gatewayProcess.exitCode}:\n${output}`);
-    return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
-  }, 30_000);
-  const caFile = path.join(dataDir, "bench-ca.pem");
-  writeFileSync(caFile, await (await fetch(`${base}/ca.pem`)).text());
-  const connectedOnGateway = async () => {
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    return Number(/^otpgate_mqtt_connected_clients (\d+)/m.exec(metrics)?.[1] ?? NaN);
-  };
+  const gateway = await startGatewayProcess("b", dataDir);
+  const { tlsPort, caFile, connectedOnGateway } = gateway;
 
   const processes = Array.from({ length: Math.ceil(total / PER_PROCESS) }, () => fork("./idle-clients.ts"));
   await Promise.all(processes.map((p) => p.ready));
   await sleep(1_000);
-  const pid = gatewayProcess.pid!;
+  const { pid } = gateway;
   const rows = [["gateway process", "connections", "VmRSS MB", "Δ MB", "KB per connection", "took s"]];
   const before = vmRssKb(pid);
   rows.push(["started, devices loaded, idle", "0", fixed(before / 1024), "", "", ""]);
@@ -465,6 +555,279 @@ async function partB(): Promise<void> {
   }
   table(rows);
   console.log("  KB per connection = (VmRSS now − VmRSS idle) / connections: TLS socket, MQTT session, subscription, retained status.");
+}
+
+// --- (d) reconnect storm ----------------------------------------------------------------------
+
+/** Connection counts this machine can hold: one descriptor per connection in the gateway, one ephemeral port each. */
+function connectionSteps(wanted: number[], part: string): number[] {
+  const ports = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+  const ephemeral = ports[1]! - ports[0]! + 1;
+  const fd = ensureFdLimit(wanted.at(-1)! + 1024);
+  console.log(`  ${fd.note}; ${ephemeral} ephemeral ports`);
+  const steps = wanted.filter((n) => n + 512 <= fd.soft && n < ephemeral - 1000);
+  for (const skipped of wanted.filter((n) => !steps.includes(n))) {
+    problems.push(`(${part}) SKIPPED ${skipped.toLocaleString("en")} connections: needs ~${skipped + 512} open files (limit ${fd.soft}) and ${skipped} ephemeral ports (${ephemeral})`);
+  }
+  return steps;
+}
+
+interface StormSample {
+  /** Reconnect start → last SUBACK, and → the median phone's SUBACK, s. */
+  allSubscribed: number;
+  medianSubscribed: number;
+  /** Reconnect start → last retained status PUBACK, s. */
+  allPublished: number;
+  gatewayCpu: number;
+  generatorCpu: number;
+  retries: number;
+  failed: number;
+  /** Why attempts failed (then were retried or given up): message → count. */
+  errors: Record<string, number>;
+  /** Destroying every socket → the gateway counting no client, s. */
+  dropped: number;
+}
+
+/** Milliseconds on the clock the client processes report in (see reconnect-clients.ts). */
+const wallNow = () => performance.timeOrigin + performance.now();
+
+async function storm(gateway: GatewayProcess, processes: RpcChild[], phones: number, label: string): Promise<StormSample> {
+  // A storm that left phones out (past the deadline) is not the next one's starting point: connect them first.
+  if ((await gateway.connectedOnGateway()) !== phones) {
+    const repaired = await Promise.all(processes.map((p) => p.call<{ connected: number; failed: number }>("repair", { perSecond: CONNECT_RATE / processes.length })));
+    const connected = repaired.reduce((sum, r) => sum + r.connected, 0);
+    console.log(`    (${connected} phones left out by the last storm connected again first)`);
+    await sleep(2_000);
+  }
+  const dropStarted = wallNow();
+  const dropped = (await Promise.all(processes.map((p) => p.call<number>("drop")))).reduce((a, b) => a + b, 0);
+  if (dropped !== phones) problems.push(`(d) ${label}: ${dropped} of ${phones} phones were connected when the storm began`);
+  await until("the gateway to see every phone gone", async () => (await gateway.connectedOnGateway()) === 0, 120_000);
+  const droppedAfter = (wallNow() - dropStarted) / 1000;
+  // The wills (retained offline statuses) and presence writes of the disconnections settle first.
+  await sleep(1_500);
+
+  const cpuBefore = cpuSeconds(gateway.pid);
+  const started = wallNow();
+  const reports = await Promise.all(processes.map((p) => p.call<StormReport>("reconnect", { deadlineMs: STORM_DEADLINE_MS })));
+  // Work the gateway still has queued when the last PUBACK is read (presence writes) belongs to the storm too.
+  await sleep(1_000);
+  const gatewayCpu = cpuSeconds(gateway.pid) - cpuBefore - 1 * idleCpuPerSecond;
+  const subscribed = reports.flatMap((r) => r.subscribedAt).sort((a, b) => a - b);
+  const published = reports.flatMap((r) => r.publishedAt).sort((a, b) => a - b);
+  const failed = reports.reduce((sum, r) => sum + r.failed, 0);
+  if (failed > 0) problems.push(`(d) ${label}: ${failed} of ${phones} phones not subscribed again within ${STORM_DEADLINE_MS / 1000} s: ${reports.find((r) => r.firstError)?.firstError}`);
+  const onGateway = await gateway.connectedOnGateway();
+  if (onGateway !== phones) problems.push(`(d) ${label}: ${onGateway} of ${phones} phones connected on the gateway after the storm`);
+  return {
+    allSubscribed: ((subscribed.at(-1) ?? NaN) - started) / 1000,
+    medianSubscribed: (percentile(subscribed, 0.5) - started) / 1000,
+    allPublished: ((published.at(-1) ?? NaN) - started) / 1000,
+    gatewayCpu,
+    generatorCpu: reports.reduce((sum, r) => sum + r.cpuSeconds, 0),
+    retries: reports.reduce((sum, r) => sum + r.retries, 0),
+    failed,
+    errors: reports.reduce<Record<string, number>>((all, r) => {
+      for (const [message, count] of Object.entries(r.errors)) all[message] = (all[message] ?? 0) + count;
+      return all;
+    }, {}),
+    dropped: droppedAfter,
+  };
+}
+
+/** The gateway's CPU use when nothing happens (keepalives, timers), per second: subtracted from the settle time. */
+let idleCpuPerSecond = 0;
+
+async function partD(): Promise<void> {
+  console.log(
+    `\n(d) reconnect storm over TLS: N phones (persistent sessions, each subscribed to its sms/out and holding a retained status) ` +
+      `lose their connections at once and all reconnect at once; the gateway (api/main.ts) in its own process, the phones in ` +
+      `${PER_PROCESS.toLocaleString("en")}-phone processes beside it`,
+  );
+  console.log(
+    args["storm-verify"]
+      ? "  phones check the gateway's certificate against its CA, as the app does (--storm-verify)"
+      : "  phones do not check the gateway's certificate (--storm-verify to): the gateway's work is the same, the generator's\n" +
+          "  ~1 ms of getPeerCertificate() per connection, CPU taken from the gateway on this machine, is saved",
+  );
+  const steps = connectionSteps(STORM_STEPS, "d");
+  if (steps.length === 0) return;
+  const total = steps.at(-1)!;
+  const dataDir = tempDir("d");
+  const devices = await seedDevices(dataDir, total);
+  const gateway = await startGatewayProcess("d", dataDir, { preload: ["./retained-mode.ts"] });
+  // The preload (bench/retained-mode.ts) reports how the gateway's Aedes answers retained lookups, and every switch.
+  let modeLine = "";
+  const modeWaiters: ((line: string) => void)[] = [];
+  gateway.onLine("bench-retained-lookup: ", (line) => {
+    modeLine = line.slice("bench-retained-lookup: ".length);
+    for (const wake of modeWaiters.splice(0)) wake(modeLine);
+  });
+  await until("the gateway to report its retained lookup", () => modeLine !== "", 10_000);
+  console.log(`  retained lookup on the gateway: ${modeLine}`);
+  if (!modeLine.startsWith("direct")) throw new Error(`expected the direct lookup on the gateway, got: ${modeLine}`);
+  const switchTo = async (mode: "direct" | "bypassed") => {
+    if (modeLine.startsWith(mode)) return;
+    const switched = new Promise<string>((resolve) => modeWaiters.push(resolve));
+    process.kill(gateway.pid, "SIGUSR2");
+    const line = await switched;
+    if (!line.startsWith(mode)) throw new Error(`the gateway did not switch to ${mode}: ${line}`);
+  };
+
+  const processes = Array.from({ length: Math.ceil(total / PER_PROCESS) }, () => fork("./reconnect-clients.ts"));
+  await Promise.all(processes.map((p) => p.ready));
+  await sleep(1_000);
+  const idleBefore = cpuSeconds(gateway.pid);
+  await sleep(2_000);
+  idleCpuPerSecond = (cpuSeconds(gateway.pid) - idleBefore) / 2;
+  const rssBefore = vmRssKb(gateway.pid);
+  const memoryRows = [
+    ["connected phones (idle)", "VmRSS MB", "Δ MB", "KB per connection", `gateway CPU % idle (${IDLE_WINDOW_S} s)`],
+    ["0 (started, devices loaded)", fixed(rssBefore / 1024), "", "", fixed(idleCpuPerSecond * 100)],
+  ];
+  const rows = [["phones", "lookup", "runs", "all subscribed s", "median phone s", "all statuses s", "gateway CPU s", "CPU ms per phone", "retries", "CPU ms per attempt", "generator CPU s", "drop s"]];
+  const retryNotes: string[] = [];
+  const ratios: string[][] = [["phones", "scan / direct: time to all subscribed", "scan / direct: gateway CPU"]];
+
+  let done = 0;
+  let warmedUp = false;
+  for (const target of steps) {
+    const batch = devices.slice(done, target);
+    const results = await Promise.all(
+      processes.map((p, i) =>
+        p.call<{ connected: number; failed: number; firstError?: string }>("connect", {
+          url: `mqtts://127.0.0.1:${gateway.tlsPort}`,
+          caFile: gateway.caFile,
+          verify: args["storm-verify"],
+          devices: batch.filter((_, j) => j % processes.length === i),
+          perSecond: CONNECT_RATE / processes.length,
+        }),
+      ),
+    );
+    const failed = results.reduce((sum, r) => sum + r.failed, 0);
+    if (failed > 0) problems.push(`(d) set-up: ${failed} of ${batch.length} connections failed: ${results.find((r) => r.firstError)?.firstError}`);
+    done = target;
+    await sleep(2_000);
+    const rss = vmRssKb(gateway.pid);
+    // Idle is not free: keepalives, and the presence refresh (every 30 s) of every phone this node holds.
+    const idleCpuBefore = cpuSeconds(gateway.pid);
+    await sleep(IDLE_WINDOW_S * 1000);
+    const idleCpu = IDLE_WINDOW_S > 0 ? (cpuSeconds(gateway.pid) - idleCpuBefore) / IDLE_WINDOW_S : NaN;
+    memoryRows.push([target.toLocaleString("en"), fixed(rss / 1024), fixed((rss - rssBefore) / 1024), fixed((rss - rssBefore) / target), fixed(idleCpu * 100)]);
+    const onGateway = await gateway.connectedOnGateway();
+    if (onGateway !== target) throw new Error(`(d) ${onGateway} of ${target} phones connected after set-up; the gateway said:\n${gateway.output()}`);
+
+    if (!warmedUp) {
+      process.stdout.write(`  ${target.toLocaleString("en")} phones: warm-up storm …\n`);
+      await storm(gateway, processes, target, `${target} warm-up`);
+      warmedUp = true;
+    }
+    const scanRuns = STORM_SCAN.includes(target) ? STORM_SCAN_RUNS : 0;
+    const samples: Record<"direct" | "bypassed", StormSample[]> = { direct: [], bypassed: [] };
+    for (let run = 1; run <= Math.max(STORM_RUNS, scanRuns); run++) {
+      for (const mode of ["direct", "bypassed"] as const) {
+        if (run > (mode === "direct" ? STORM_RUNS : scanRuns)) continue;
+        await switchTo(mode);
+        process.stdout.write(`  ${target.toLocaleString("en")} phones, ${mode === "direct" ? "direct lookup" : "scan (lookup bypassed)"}: run ${run} …\n`);
+        samples[mode].push(await storm(gateway, processes, target, `${target} ${mode} run ${run}`));
+      }
+    }
+    await switchTo("direct");
+    const row = (mode: "direct" | "bypassed", list: StormSample[]) => {
+      const m = (pick: (s: StormSample) => number) => median(list.map(pick));
+      // A run with phones still out at its deadline has no "all subscribed" time.
+      const missing = list.filter((s) => s.failed > 0);
+      return [
+        target.toLocaleString("en"),
+        mode === "direct" ? "direct" : "scan",
+        String(list.length),
+        missing.length > 0
+          ? `${missing.length} run(s) > ${STORM_DEADLINE_MS / 1000} (${missing.map((s) => s.failed).join(", ")} out)`
+          : fixed(m((s) => s.allSubscribed)),
+        fixed(m((s) => s.medianSubscribed)),
+        fixed(m((s) => s.allPublished)),
+        fixed(m((s) => s.gatewayCpu)),
+        fixed((m((s) => s.gatewayCpu) * 1000) / target, 2),
+        String(m((s) => s.retries)),
+        fixed(m((s) => (s.gatewayCpu * 1000) / (target + s.retries)), 2),
+        fixed(m((s) => s.generatorCpu)),
+        fixed(m((s) => s.dropped)),
+      ];
+    };
+    for (const [mode, list] of Object.entries(samples)) {
+      const errors: Record<string, number> = {};
+      for (const sample of list) for (const [message, count] of Object.entries(sample.errors)) errors[message] = (errors[message] ?? 0) + count;
+      const listed = Object.entries(errors).sort((a, b) => b[1] - a[1]).map(([message, count]) => `${count} × ${message}`);
+      if (listed.length > 0) retryNotes.push(`${target.toLocaleString("en")} ${mode === "direct" ? "direct" : "scan"}, all runs: ${listed.join("; ")}`);
+    }
+    rows.push(row("direct", samples.direct));
+    if (samples.bypassed.length > 0) {
+      rows.push(row("bypassed", samples.bypassed));
+      const ratio = (pick: (s: StormSample) => number) => fixed(median(samples.bypassed.map(pick)) / median(samples.direct.map(pick)), 1);
+      ratios.push([target.toLocaleString("en"), `${ratio((s) => s.allSubscribed)} ×`, `${ratio((s) => s.gatewayCpu)} ×`]);
+    }
+  }
+  table(rows);
+  console.log(
+    "  all subscribed = reconnect start → the last phone's SUBACK (median phone: the middle one's); all statuses = → the last\n" +
+      "  retained status PUBACK. Gateway CPU = user+system time of its process from reconnect start until 1 s after the last\n" +
+      "  PUBACK, less its idle rate. Retries: attempts made again (the app's 10 s per attempt, backoff from 1 s); per attempt =\n" +
+      "  CPU / (phones + retries). direct = broker/retained-lookup.ts; scan = the same gateway with it bypassed (what\n" +
+      "  aedes-persistence does alone), switched by SIGUSR2 to the bench preload bench/retained-mode.ts.",
+  );
+  if (retryNotes.length > 0) console.log(`  failed attempts (retried):\n${retryNotes.map((n) => `    ${n}`).join("\n")}`);
+  if (ratios.length > 1) table(ratios);
+  console.log("\n  idle memory of the same gateway, after each set-up (before its storms):");
+  table(memoryRows);
+}
+
+// --- (e) registering devices ----------------------------------------------------------------
+
+async function partE(): Promise<void> {
+  console.log(`\n(e) registering devices: POST /v1/devices (admin key) one at a time on the gateway process (api/main.ts, SQLite store)`);
+  const dataDir = tempDir("e");
+  const gateway = await startGatewayProcess("e", dataDir, { env: { RATE_LIMIT_PER_IP: UNLIMITED, RATE_LIMIT_PER_KEY: UNLIMITED } });
+  const register = async (n: number): Promise<number> => {
+    const started = performance.now();
+    const response = await fetch(`${gateway.base}/v1/devices`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: `bench device ${n}`, prefixes: ["+254"] }),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 201) problems.push(`(e) registration ${n}: HTTP ${response.status}`);
+    return performance.now() - started;
+  };
+  // Warm-up: JIT and the first SQLite pages, not recorded (the devices stay, so the table is not empty when measuring).
+  for (let n = 0; n < 50; n++) await register(-n - 1);
+  const rows = [["devices registered", "this step", "ms each (wall)", "p50 ms", "p99 ms", "last 500: ms each", "gateway CPU ms each"]];
+  let done = 0;
+  for (const target of REGISTER_STEPS) {
+    const latencies: number[] = [];
+    const cpuBefore = cpuSeconds(gateway.pid);
+    const started = performance.now();
+    for (let n = done; n < target; n++) latencies.push(await register(n));
+    const wall = performance.now() - started;
+    const cpu = cpuSeconds(gateway.pid) - cpuBefore;
+    const count = target - done;
+    done = target;
+    const tail = latencies.slice(-500);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    rows.push([
+      target.toLocaleString("en"),
+      count.toLocaleString("en"),
+      fixed(wall / count, 2),
+      fixed(percentile(sorted, 0.5), 2),
+      fixed(percentile(sorted, 0.99), 2),
+      fixed(tail.reduce((a, b) => a + b, 0) / tail.length, 2),
+      fixed((cpu * 1000) / count, 2),
+    ]);
+  }
+  const listed = await fetch(`${gateway.base}/v1/devices`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const count = ((await listed.json()) as { devices: unknown[] }).devices.length;
+  if (count !== done + 50) problems.push(`(e) GET /v1/devices lists ${count} devices, ${done + 50} were registered`);
+  table(rows);
+  console.log("  Each row adds devices up to its count (50 unrecorded warm-up registrations come first). Flat ms per registration = one row written each.");
 }
 
 // --- (c) QoS 1 throughput, Aedes vs Mosquitto -------------------------------------------------
@@ -649,6 +1012,8 @@ async function main(): Promise<void> {
   if (PARTS.has("a")) await part(partA);
   if (PARTS.has("b")) await part(partB);
   if (PARTS.has("c")) await part(partC);
+  if (PARTS.has("d")) await part(partD);
+  if (PARTS.has("e")) await part(partE);
 }
 
 const began = performance.now();
