@@ -80,6 +80,9 @@ CREATE INDEX IF NOT EXISTS device_sends_by_device ON device_sends (device_id, at
 CREATE TABLE IF NOT EXISTS publishers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
 `;
 
+/** Up to this many ids are read by key; more are read in one pass over the table. */
+const BY_KEY_UP_TO = 16;
+
 type OtpRow = { sealed: string; status: OtpStatus; attempts: number };
 type JobRow = { sealed: string };
 
@@ -298,13 +301,16 @@ export class SqliteStore implements Store {
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
-    // One query for the lot: the device route asks for every phone on every job.
-    const rows = this.sql("SELECT device_id, record FROM presence WHERE keep_until > ?").all(Date.now()) as { device_id: string; record: string }[];
+    const now = Date.now();
+    const parse = (record: string | undefined) => (record ? (JSON.parse(record) as DevicePresence) : null);
+    // A few phones (a connect, a status): by key. The whole fleet (the device route): one scan, not one query each.
+    if (deviceIds.length <= BY_KEY_UP_TO) {
+      const read = this.sql("SELECT record FROM presence WHERE device_id = ? AND keep_until > ?");
+      return deviceIds.map((id) => parse((read.get(id, now) as { record: string } | undefined)?.record));
+    }
+    const rows = this.sql("SELECT device_id, record FROM presence WHERE keep_until > ?").all(now) as { device_id: string; record: string }[];
     const byId = new Map(rows.map((row) => [row.device_id, row.record]));
-    return deviceIds.map((id) => {
-      const record = byId.get(id);
-      return record ? (JSON.parse(record) as DevicePresence) : null;
-    });
+    return deviceIds.map((id) => parse(byId.get(id)));
   }
 
   async reserveDeviceSend(deviceId: string, maxPerMinute: number, now: number): Promise<boolean> {
@@ -318,10 +324,12 @@ export class SqliteStore implements Store {
   }
 
   async deviceSendCounts(deviceIds: string[], now: number): Promise<number[]> {
-    const rows = this.sql("SELECT device_id, count(*) AS count FROM device_sends WHERE at > ? GROUP BY device_id").all(now - DEVICE_WINDOW_MS) as {
-      device_id: string;
-      count: number;
-    }[];
+    const since = now - DEVICE_WINDOW_MS;
+    if (deviceIds.length <= BY_KEY_UP_TO) {
+      const count = this.sql("SELECT count(*) AS count FROM device_sends WHERE device_id = ? AND at > ?");
+      return deviceIds.map((id) => (count.get(id, since) as { count: number }).count);
+    }
+    const rows = this.sql("SELECT device_id, count(*) AS count FROM device_sends WHERE at > ? GROUP BY device_id").all(since) as { device_id: string; count: number }[];
     const byId = new Map(rows.map((row) => [row.device_id, row.count]));
     return deviceIds.map((id) => byId.get(id) ?? 0);
   }

@@ -472,6 +472,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(await store.deviceSendCounts(["dev_rate"], now + 60_015)).toEqual([1]);
       });
 
+      it("answers presence and send counts for a whole fleet as it does for one phone", async () => {
+        const now = Date.now();
+        const fleet = Array.from({ length: 40 }, (_, i) => `dev_fleet${i}`);
+        for (const [i, id] of fleet.entries()) {
+          if (i % 3 === 0) await store.setPresence(id, { online: true, session: `s${i}`, since: new Date(now).toISOString() });
+          for (let n = 0; n < i % 4; n++) await store.reserveDeviceSend(id, 20, now);
+        }
+        const one = await Promise.all(fleet.map(async (id) => [(await store.getPresence([id]))[0], (await store.deviceSendCounts([id], now))[0]]));
+        const all = await store.getPresence(fleet);
+        const counts = await store.deviceSendCounts(fleet, now);
+        expect(fleet.map((_, i) => [all[i], counts[i]])).toEqual(one);
+        expect(counts.reduce((sum, c) => sum + c, 0)).toBe(fleet.reduce((sum, _, i) => sum + (i % 4), 0));
+        expect(all.filter(Boolean)).toHaveLength(14);
+      });
+
       it("never lets racing reservations overrun the budget", async () => {
         const now = Date.now();
         const other = await factory.sibling(store);
