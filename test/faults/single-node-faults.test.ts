@@ -81,7 +81,9 @@ describe("one node on the default store", () => {
 
     await eventually(async () => (await jobOf(inFlight.json.id)).delivery.state === "sent", 20_000, "the in-flight OTP recorded sent");
     await eventually(async () => (await jobOf(issuedBefore.json.id)).delivery.state === "sent", 20_000, "the OTP issued before the crash sent");
-    await eventually(async () => (await node.call("GET", `/v1/messages/${accepted.json.id}`)).json.status === "sent", 20_000, "the accepted message sent");
+    // If the crash came between its publish and the phone's PUBACK, the restarted node cannot know
+    // whether the phone has it: it waits for the attempt's deadline (5 s + 20 s + 1 s), then fails over.
+    await eventually(async () => (await node.call("GET", `/v1/messages/${accepted.json.id}`)).json.status === "sent", 45_000, "the accepted message sent");
 
     // The first OTP kept its history and its approval.
     const first = await jobOf(done.json.id);
