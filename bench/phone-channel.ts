@@ -715,7 +715,11 @@ async function partD(): Promise<void> {
     const idleCpu = IDLE_WINDOW_S > 0 ? (cpuSeconds(gateway.pid) - idleCpuBefore) / IDLE_WINDOW_S : NaN;
     memoryRows.push([target.toLocaleString("en"), fixed(rss / 1024), fixed((rss - rssBefore) / 1024), fixed((rss - rssBefore) / target), fixed(idleCpu * 100)]);
     const onGateway = await gateway.connectedOnGateway();
-    if (onGateway !== target) throw new Error(`(d) ${onGateway} of ${target} phones connected after set-up; the gateway said:\n${gateway.output()}`);
+    if (onGateway !== target) {
+      // Storms from a partial fleet would measure something else; what was measured so far is still printed.
+      problems.push(`(d) only ${onGateway} of ${target.toLocaleString("en")} phones connected after set-up at ${CONNECT_RATE}/s: steps from ${target.toLocaleString("en")} on not measured`);
+      break;
+    }
 
     if (!warmedUp) {
       process.stdout.write(`  ${target.toLocaleString("en")} phones: warm-up storm …\n`);

@@ -10,7 +10,7 @@
  * at once costs phones × phones: 5,000 phones took over a minute to be
  * subscribed again.
  *
- * `fastRetainedLookup(persistence)` keeps a Map topic → packet beside the
+ * `fastRetainedLookup(aedes)` (or the persistence itself) keeps a Map topic → packet beside the
  * memory persistence's own (kept in step by wrapping its `storeRetained`,
  * with the same rules: an empty payload deletes) and answers patterns without
  * `+` or `#` from it. Wildcard patterns still go to the persistence's own
