@@ -5,13 +5,13 @@
  * persistent session with client id = device id, keepalive 60 s, retained offline will,
  * subscription to its own sms/out, one retained online status.
  */
+import { openPaced, type OpenResult } from "./paced-open.js";
 import { readFileSync } from "node:fs";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Credentials } from "./phone-channel-client.js";
 import { serve } from "./ipc.js";
 
 const clients: MqttClient[] = [];
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function connectOne(url: string, ca: Buffer, device: Credentials): Promise<void> {
   const client = await mqtt.connectAsync(url, {
@@ -42,26 +42,9 @@ const MAX_PENDING = 32;
  * 10 s (Aedes' connectTimeout) is reset: the rate alone is not enough once each connection costs
  * the gateway more than the rate allows for.
  */
-async function connect(args: { url: string; caFile: string; devices: Credentials[]; perSecond: number }): Promise<{ connected: number; failed: number; firstError?: string }> {
+async function connect(args: { url: string; caFile: string; devices: Credentials[]; perSecond: number }): Promise<OpenResult> {
   const ca = readFileSync(args.caFile);
-  const started = performance.now();
-  const result: { connected: number; failed: number; firstError?: string } = { connected: 0, failed: 0 };
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < args.devices.length; i = next++) {
-      const wait = started + (i * 1000) / args.perSecond - performance.now();
-      if (wait > 0) await sleep(wait);
-      try {
-        await connectOne(args.url, ca, args.devices[i]!);
-        result.connected++;
-      } catch (error) {
-        result.failed++;
-        result.firstError ??= (error as Error).message;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: MAX_PENDING }, worker));
-  return result;
+  return openPaced(args.devices, args.perSecond, MAX_PENDING, (device) => connectOne(args.url, ca, device));
 }
 
 /** Connections still open now (the gateway may have dropped some since they connected). */

@@ -7,6 +7,7 @@
  * then a retained online status on sms/device/<id> at QoS 1. A failed attempt is retried like the
  * app retries: after a delay doubling from 1 s (up to 60 s) with ±20 % jitter, 10 s per attempt.
  */
+import { openPaced, type OpenResult } from "./paced-open.js";
 import { readFileSync } from "node:fs";
 import { createSecureContext, type SecureContext } from "node:tls";
 import mqtt, { type MqttClient } from "mqtt";
@@ -111,32 +112,11 @@ function repair(args: { perSecond: number }): Promise<OpenResult> {
   );
 }
 
-interface OpenResult {
-  connected: number;
-  failed: number;
-  firstError?: string;
-}
-
-async function openAtRate(list: Phone[], perSecond: number): Promise<OpenResult> {
-  const started = performance.now();
-  const result: OpenResult = { connected: 0, failed: 0 };
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < list.length; i = next++) {
-      const wait = started + (i * 1000) / perSecond - performance.now();
-      if (wait > 0) await sleep(wait);
-      try {
-        list[i]!.client?.end(true);
-        await attempt(list[i]!);
-        result.connected++;
-      } catch (error) {
-        result.failed++;
-        result.firstError ??= (error as Error).message;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: MAX_PENDING }, worker));
-  return result;
+function openAtRate(list: Phone[], perSecond: number): Promise<OpenResult> {
+  return openPaced(list, perSecond, MAX_PENDING, async (phone) => {
+    phone.client?.end(true);
+    await attempt(phone);
+  });
 }
 
 /** Destroys every phone's socket at once (no DISCONNECT: the gateway publishes the wills); resolves when all are closed here. */
