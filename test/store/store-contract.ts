@@ -366,7 +366,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const held = job({ expiresAt: later, lease: lease(now + 30_000) });
         // Expired under a live lease: its owner expires it; nobody else is asked to.
         const expiredButHeld = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "dispatched", lease: lease(now + 40_000) });
-        const unheld = job({ expiresAt: later });
+        const unheld = job({ expiresAt: later, createdAt: new Date(now - 1_000).toISOString() });
         const done = job({ expiresAt: new Date(now - 1_000).toISOString(), state: "sent", lease: lease(now - 1_000) });
         for (const j of [lapsed, held, expiredButHeld, unheld, done]) expect(await store.createJob(j, 60)).toBe(true);
         expect((await store.dueJobIds(now, 100)).sort()).toEqual([lapsed.id, unheld.id].sort());
