@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { pino, type Logger } from "pino";
 import { Gauge } from "prom-client";
-import { MqttBroker } from "../broker/mqtt-broker.js";
+import { MqttBroker, type BrokerOptions } from "../broker/mqtt-broker.js";
 import { ensureDevCertificates } from "../broker/tls/dev-certificates.js";
 import { loadTlsMaterial, type TlsMaterial } from "../broker/tls/tls-material.js";
 import { CallbackNotifier } from "./callbacks/callback-notifier.js";
@@ -83,6 +83,8 @@ export interface GatewayOptions {
   defaultMetrics?: boolean;
   /** Redis key namespace; tests give each gateway its own. */
   redisKeyPrefix?: string;
+  /** Admission of new MQTT/TLS connections (broker/connection-gate.ts); tests shrink it. */
+  admission?: BrokerOptions["admission"];
 }
 
 export function createLogger(level: string): Logger {
@@ -168,6 +170,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: logger.child({ component: "broker" }),
     redisUrl: config.redisUrl,
     sealer,
+    ...(options.admission ? { admission: options.admission } : {}),
   });
   broker.on("refused", (what) => metrics.mqttRefusals.inc({ what: what.split(" ")[0] ?? what }));
   const devices = new DeviceService({
@@ -254,6 +257,25 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     registers: [metrics.registry],
     collect() {
       this.set(broker.connectedClients);
+    },
+  });
+  new Gauge({
+    name: "otpgate_mqtt_connections_admitting",
+    help: "New MQTT/TLS connections by phase: connecting (TLS handshake to CONNACK) or queued (accepted, not yet read)",
+    labelNames: ["phase"],
+    registers: [metrics.registry],
+    collect() {
+      const { connecting, queued } = broker.admission;
+      this.set({ phase: "connecting" }, connecting);
+      this.set({ phase: "queued" }, queued);
+    },
+  });
+  new Gauge({
+    name: "otpgate_mqtt_connections_shed",
+    help: "New MQTT/TLS connections closed unserved since start: waited too long, or the queue was full",
+    registers: [metrics.registry],
+    collect() {
+      this.set(broker.admission.shed);
     },
   });
 

@@ -92,6 +92,8 @@ const { values: args } = parseArgs({
     "storm-deadline": { type: "string", default: "180" },
     "storm-verify": { type: "boolean", default: false },
     "idle-window": { type: "string", default: "31" },
+    // (b), (d), (e): write a V8 CPU profile of the gateway process into this directory when it stops
+    "gateway-profile": { type: "string" },
     // (e)
     register: { type: "string", default: "1000,5000" },
     // (c)
@@ -432,7 +434,8 @@ interface GatewayProcess {
 async function startGatewayProcess(name: string, dataDir: string, options: { env?: Record<string, string>; preload?: string[] } = {}): Promise<GatewayProcess> {
   const [httpPort, tlsPort] = [await freePort(), await freePort()];
   const preload = (options.preload ?? []).flatMap((file) => ["--import", new URL(file, import.meta.url).href]);
-  const gatewayProcess = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...preload, "api/main.ts"], {
+  const profile = args["gateway-profile"] ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(args["gateway-profile"])] : [];
+  const gatewayProcess = spawn(process.execPath, [...profile, "--import", import.meta.resolve("tsx"), ...preload, "api/main.ts"], {
     cwd: fileURLToPath(new URL("..", import.meta.url)),
     env: {
       PATH: process.env.PATH,

@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { IncomingMessage, Server as HttpServer } from "node:http";
-import { createServer as createTcpServer, type AddressInfo, type Server as NetServer } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AedesPublishPacket, type Client } from "aedes";
@@ -17,6 +17,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { Redis } from "ioredis";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { canPublish, canSubscribe, type MqttPrincipal } from "./acl.js";
+import { ConnectionGate, type ConnectionGateOptions, type ConnectionGateStats } from "./connection-gate.js";
 import {
   MAX_PAYLOAD_BYTES,
   ackPayload,
@@ -76,7 +77,20 @@ export interface BrokerOptions {
   sealer?: Sealer;
   /** Phones must keep alive at most this often (DESIGN: ≤ 60 s). */
   maxKeepaliveSeconds?: number;
+  /** Admission of new TLS connections (connection-gate.ts); defaults in DEFAULT_ADMISSION. */
+  admission?: Partial<ConnectionGateOptions & { handshakeTimeoutMs: number }>;
 }
+
+/**
+ * 256 connections between first byte and CONNACK keep two cores busy on
+ * loopback and still ~850 handshakes a second over a 300 ms mobile round trip.
+ * 8 s of waiting leaves a phone with a 10 s CONNACK timeout (the simulator's;
+ * the app's is 15 s) time to finish once admitted.
+ */
+export const DEFAULT_ADMISSION: ConnectionGateOptions = { maxConnecting: 256, maxWaitMs: 8_000, maxQueued: 32_768 };
+const LISTEN_BACKLOG = 4096;
+/** A TLS handshake not finished by then is dropped (Node's default is 120 s, a long hold on an admission slot). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface ListenOptions {
   port: number;
@@ -91,6 +105,9 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   /** Jobs the gateway has taken back: never forward them, even from an offline queue. */
   private readonly revoked = new Map<string, number>();
   private readonly servers: NetServer[] = [];
+  private readonly gates: ConnectionGate[] = [];
+  /** Admitted TLS connections still waiting for their CONNACK: connection key → release its slot. */
+  private readonly admitted = new Map<string, () => void>();
   private webSockets?: WebSocketServer;
   private readonly sweeper: NodeJS.Timeout;
   private closeBackends: () => Promise<void> = async () => {};
@@ -130,6 +147,18 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
 
   get connectedClients(): number {
     return this.aedes.connectedClients;
+  }
+
+  /** New TLS connections being served and waiting, over every TLS listener. */
+  get admission(): ConnectionGateStats {
+    const total: ConnectionGateStats = { connecting: 0, queued: 0, shed: 0 };
+    for (const gate of this.gates) {
+      const stats = gate.stats;
+      total.connecting += stats.connecting;
+      total.queued += stats.queued;
+      total.shed += stats.shed;
+    }
+    return total;
   }
 
   private refuse(what: string, reason: string, client?: Client | null): void {
@@ -227,6 +256,14 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     aedes.on("clientDisconnect", (client) => {
       const principal = this.principals.get(client);
       if (principal?.kind === "device") this.emit("deviceDisconnected", principal.deviceId, this.sessions.get(client)!);
+    });
+    // A refused CONNECT gets its CONNACK too: either way the connection is past admission.
+    aedes.on("connackSent", (_connack, client) => {
+      const key = connectionKey(client.conn as Socket);
+      const release = key ? this.admitted.get(key) : undefined;
+      if (!release) return;
+      this.admitted.delete(key!);
+      release();
     });
     aedes.on("keepaliveTimeout", (client) => this.options.logger.info({ client: client.id }, "mqtt: keepalive missed, closing"));
     aedes.on("clientError", (client, error) => this.options.logger.info({ client: client.id, err: error.message }, "mqtt: client error"));
@@ -406,7 +443,9 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     this.servers.push(server);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(options.port, options.host, () => {
+      // Node's default backlog (511) drops the SYNs of a fleet reconnecting at once: the phones wait out
+      // SYN retransmits (1 s, 3 s, …) before the gate even sees them. The kernel caps it at somaxconn.
+      server.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
         server.off("error", reject);
         resolve();
       });
@@ -414,9 +453,29 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     return server.address() as AddressInfo;
   }
 
-  /** MQTT over TLS for phones. `cert` is the full chain (server certificate, then the CA), so phones can pin the CA. */
+  /**
+   * MQTT over TLS for phones. `cert` is the full chain (server certificate, then the CA), so phones can pin the CA.
+   * TCP connections are accepted unread and pass a ConnectionGate before any TLS work is done for them.
+   */
   listenTls(options: ListenOptions & { cert: string; key: string }): Promise<AddressInfo> {
-    const server = createTlsServer({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" }, (socket) => this.aedes.handle(socket));
+    const admission = { ...DEFAULT_ADMISSION, ...this.options.admission };
+    const tls = createTlsServer(
+      { cert: options.cert, key: options.key, minVersion: "TLSv1.2", handshakeTimeout: admission.handshakeTimeoutMs },
+      (socket) => this.aedes.handle(socket),
+    );
+    // With a listener here, Node leaves closing the socket to it (a handshake timeout would otherwise keep it open).
+    tls.on("tlsClientError", (_error, socket) => socket.destroy());
+    const gate = new ConnectionGate(admission, (raw, done) => {
+      const key = connectionKey(raw);
+      if (key) {
+        this.admitted.set(key, done);
+        raw.once("close", () => this.admitted.delete(key));
+      }
+      // The TLS server is never listening itself: it is handed each admitted connection.
+      tls.emit("connection", raw);
+    });
+    this.gates.push(gate);
+    const server = createTcpServer({ pauseOnConnect: true }, (raw) => gate.offer(raw));
     return this.listenOn(server, options);
   }
 
@@ -441,12 +500,22 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    for (const gate of this.gates) gate.close();
     for (const client of Object.values(this.clients())) client.conn.destroy();
     this.webSockets?.close();
     await Promise.all(this.servers.map((server) => new Promise((resolve) => server.close(resolve))));
     await withTimeout(new Promise<void>((resolve) => this.aedes.close(() => resolve())), 3_000);
     await this.closeBackends();
   }
+}
+
+/**
+ * Names a TCP connection the same way from its raw socket and from the TLS
+ * socket wrapped around it: a live connection's two ends are unique on this host.
+ */
+function connectionKey(socket: Socket | undefined): string | undefined {
+  if (!socket?.remotePort || !socket.localPort) return undefined;
+  return `${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;
 }
 
 /** Why a client may not leave this will, if it may not: the same rules as its publishes. */

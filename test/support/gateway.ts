@@ -10,7 +10,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { inject } from "vitest";
 import { loadConfig } from "../../api/config/config.js";
-import { createGateway, type Gateway } from "../../api/gateway.js";
+import { createGateway, type Gateway, type GatewayOptions } from "../../api/gateway.js";
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 
@@ -35,6 +35,7 @@ export interface StartOptions {
   store?: "sqlite" | "memory" | "redis";
   dataDir?: string;
   redisKeyPrefix?: string;
+  admission?: GatewayOptions["admission"];
 }
 
 export async function startGateway(options: StartOptions = {}): Promise<TestGateway> {
@@ -60,6 +61,7 @@ export async function startGateway(options: StartOptions = {}): Promise<TestGate
     logger: pino({ level: "silent" }),
     defaultMetrics: false,
     redisKeyPrefix,
+    ...(options.admission ? { admission: options.admission } : {}),
   });
   const addresses = await gateway.listen({ ephemeral: true });
   const url = addresses.http.replace("localhost", "127.0.0.1");

@@ -1,0 +1,103 @@
+/**
+ * Admission for new MQTT/TLS connections: at most `maxConnecting` are between
+ * their first byte and their CONNACK at once; the rest wait, unread, in arrival
+ * order. Without it a fleet that reconnects at once shares the CPU among every
+ * handshake, so all of them finish late, past the phones' CONNACK timeouts, and
+ * the retries (each a new handshake) make it worse. With it, the first phones
+ * are served in milliseconds and the queue drains at the machine's pace.
+ *
+ * A socket waits at most `maxWaitMs`: after that its phone has probably given
+ * up, and a handshake with a phone that has gone would be work for no one. It
+ * is closed instead, which the phone sees as a failed attempt and backs off.
+ * Nothing is read from a waiting socket, so a waiting stranger costs a file
+ * descriptor and no CPU; `maxQueued` bounds those too.
+ */
+import type { Socket } from "node:net";
+
+export interface ConnectionGateOptions {
+  maxConnecting: number;
+  maxWaitMs: number;
+  maxQueued: number;
+  now?: () => number;
+}
+
+export interface ConnectionGateStats {
+  connecting: number;
+  queued: number;
+  /** Closed unserved since start: waited past maxWaitMs, or arrived to a full queue. */
+  shed: number;
+}
+
+interface Waiting {
+  socket: Socket;
+  since: number;
+}
+
+export class ConnectionGate {
+  private readonly waiting: (Waiting | undefined)[] = [];
+  private head = 0;
+  private connecting = 0;
+  private shed = 0;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly options: ConnectionGateOptions,
+    /** Starts serving a socket; `done` must be called once its CONNACK is out, or it closed. */
+    private readonly start: (socket: Socket, done: () => void) => void,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get stats(): ConnectionGateStats {
+    return { connecting: this.connecting, queued: this.waiting.length - this.head, shed: this.shed };
+  }
+
+  /** A new TCP connection, accepted with pauseOnConnect so nothing has been read from it. */
+  offer(socket: Socket): void {
+    // A reset while waiting must not become an uncaught error.
+    socket.on("error", () => socket.destroy());
+    if (this.waiting.length - this.head >= this.options.maxQueued) {
+      this.shed++;
+      socket.destroy();
+      return;
+    }
+    this.waiting.push({ socket, since: this.now() });
+    this.admit();
+  }
+
+  private admit(): void {
+    while (this.connecting < this.options.maxConnecting && this.head < this.waiting.length) {
+      const next = this.waiting[this.head]!;
+      this.waiting[this.head++] = undefined;
+      if (next.socket.destroyed) continue;
+      if (this.now() - next.since > this.options.maxWaitMs) {
+        this.shed++;
+        next.socket.destroy();
+        continue;
+      }
+      this.connecting++;
+      let released = false;
+      const done = () => {
+        if (released) return;
+        released = true;
+        this.connecting--;
+        // Not from inside the caller's stack: a burst of releases admits in one pass each.
+        queueMicrotask(() => this.admit());
+      };
+      next.socket.once("close", done);
+      this.start(next.socket, done);
+    }
+    // Compact once the consumed prefix dominates, so the array does not grow for ever.
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Closes every waiting socket (broker shutdown). */
+  close(): void {
+    for (let i = this.head; i < this.waiting.length; i++) this.waiting[i]?.socket.destroy();
+    this.waiting.length = 0;
+    this.head = 0;
+  }
+}
