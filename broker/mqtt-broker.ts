@@ -87,10 +87,14 @@ export interface BrokerOptions {
  * 8 s of waiting leaves a phone with a 10 s CONNACK timeout (the simulator's;
  * the app's is 15 s) time to finish once admitted.
  */
-export const DEFAULT_ADMISSION: ConnectionGateOptions = { maxConnecting: 256, maxWaitMs: 8_000, maxQueued: 32_768 };
+export const DEFAULT_ADMISSION: ConnectionGateOptions & { handshakeTimeoutMs: number } = {
+  maxConnecting: 256,
+  maxWaitMs: 8_000,
+  maxQueued: 32_768,
+  // A TLS handshake not finished by then is dropped (Node's default is 120 s, a long hold on an admission slot).
+  handshakeTimeoutMs: 10_000,
+};
 const LISTEN_BACKLOG = 4096;
-/** A TLS handshake not finished by then is dropped (Node's default is 120 s, a long hold on an admission slot). */
-const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface ListenOptions {
   port: number;
