@@ -7,7 +7,38 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { DeviceStatusPayload } from "../../broker/payloads.js";
-import type { DevicePresence, Store } from "../store/store.js";
+import type { DevicePresence, PresenceWrite, Store } from "../store/store.js";
+
+interface PresenceChange {
+  onlyIfSession: string | undefined;
+  /** The new presence, or null for no change. */
+  next: (previous: DevicePresence | null, now: string) => DevicePresence | null;
+}
+
+/**
+ * A device's changes of one batch applied in order to what the store held:
+ * the one write they make, if any. It is unconditional when any change was
+ * (a new connection wins whatever was stored); when all were guarded, it is
+ * guarded by the session they matched, so a newer connection recorded by
+ * another node since the read is not overwritten.
+ */
+export function applyChanges(deviceId: string, stored: DevicePresence | null, changes: readonly PresenceChange[], now: string): PresenceWrite | null {
+  let state = stored;
+  let changed = false;
+  let unconditional = false;
+  let guard: string | undefined;
+  for (const { onlyIfSession, next } of changes) {
+    if (onlyIfSession !== undefined && state?.session !== onlyIfSession) continue;
+    const updated = next(state, now);
+    if (!updated) continue;
+    if (onlyIfSession === undefined) unconditional = true;
+    else guard ??= onlyIfSession;
+    state = updated;
+    changed = true;
+  }
+  if (!changed || !state) return null;
+  return unconditional ? { deviceId, presence: state } : { deviceId, presence: state, onlyIfSession: guard };
+}
 
 export interface PresenceSource {
   on(event: "deviceConnected" | "deviceDisconnected", listener: (deviceId: string, session: string) => void): unknown;
@@ -17,8 +48,11 @@ export interface PresenceSource {
 export class PresenceTracker {
   /** Phones connected to this node: device id → session. */
   private readonly local = new Map<string, string>();
-  /** One write at a time per device, in the order the broker reported them. */
-  private readonly chains = new Map<string, Promise<void>>();
+  /** Changes not yet written, per device in the order reported. */
+  private pending = new Map<string, PresenceChange[]>();
+  /** The batch that will take the changes now pending, once the one before it is written. */
+  private nextBatch?: Promise<void>;
+  private lastBatch: Promise<void> = Promise.resolve();
   private readonly refresher: NodeJS.Timeout;
 
   constructor(
@@ -61,27 +95,46 @@ export class PresenceTracker {
   }
 
   /**
-   * Read, change, write. With `onlyIfSession` the write lands only while the
-   * stored presence is still that connection's: another node may have
-   * recorded a newer connection in between.
+   * Queues a read-change-write. With `onlyIfSession` the change applies only
+   * while the stored presence is still that connection's: another node may
+   * have recorded a newer connection in between. Changes are written in
+   * batches, one per turn of the event loop and one at a time, in the order
+   * the broker reported them: a fleet reconnecting at once costs a read and a
+   * transaction per batch, not per phone.
    */
-  private change(
-    deviceId: string,
-    onlyIfSession: string | undefined,
-    next: (previous: DevicePresence | null, now: string) => DevicePresence | null,
-  ): Promise<void> {
-    const run = (this.chains.get(deviceId) ?? Promise.resolve()).then(async () => {
-      const [previous] = await this.deps.store.getPresence([deviceId]);
-      if (onlyIfSession !== undefined && previous?.session !== onlyIfSession) return;
-      const updated = next(previous ?? null, this.now());
-      if (updated) await this.deps.store.setPresence(deviceId, updated, onlyIfSession);
-    });
-    const guarded = run.catch((error: unknown) => this.deps.logger.error({ err: error, device: deviceId }, "presence update failed"));
-    this.chains.set(deviceId, guarded);
-    void guarded.finally(() => {
-      if (this.chains.get(deviceId) === guarded) this.chains.delete(deviceId);
-    });
-    return guarded;
+  private change(deviceId: string, onlyIfSession: string | undefined, next: PresenceChange["next"]): Promise<void> {
+    const list = this.pending.get(deviceId);
+    if (list) list.push({ onlyIfSession, next });
+    else this.pending.set(deviceId, [{ onlyIfSession, next }]);
+    if (!this.nextBatch) {
+      const batch = this.lastBatch
+        .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        .then(() => {
+          this.nextBatch = undefined;
+          const changes = this.pending;
+          this.pending = new Map();
+          return this.write(changes);
+        });
+      this.nextBatch = batch;
+      this.lastBatch = batch;
+    }
+    return this.nextBatch;
+  }
+
+  private async write(changes: Map<string, PresenceChange[]>): Promise<void> {
+    try {
+      const ids = [...changes.keys()];
+      const stored = await this.deps.store.getPresence(ids);
+      const now = this.now();
+      const writes: PresenceWrite[] = [];
+      ids.forEach((deviceId, i) => {
+        const write = applyChanges(deviceId, stored[i] ?? null, changes.get(deviceId)!, now);
+        if (write) writes.push(write);
+      });
+      if (writes.length > 0) await this.deps.store.setPresences(writes);
+    } catch (error) {
+      this.deps.logger.error({ err: error, devices: changes.size }, "presence update failed");
+    }
   }
 
   /** Marks the phones this node holds as still there. */
@@ -95,7 +148,8 @@ export class PresenceTracker {
 
   /** Waits for pending writes (tests, shutdown). */
   async settle(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    while (this.nextBatch) await this.nextBatch;
+    await this.lastBatch;
   }
 
   close(): void {

@@ -25,6 +25,7 @@ import {
   type ApiKeyRecord,
   type CancelRecord,
   type DevicePresence,
+  type PresenceWrite,
   type DeviceRecord,
   type IssueResult,
   type PublisherRecord,
@@ -230,6 +231,12 @@ export class MemoryStore implements Store {
     if (onlyIfSession !== undefined && this.presence.get(deviceId)?.session !== onlyIfSession) return false;
     this.presence.set(deviceId, { ...presence }, Date.now() + PRESENCE_TTL_MS);
     return true;
+  }
+
+  async setPresences(writes: readonly PresenceWrite[]): Promise<boolean[]> {
+    const written: boolean[] = [];
+    for (const { deviceId, presence, onlyIfSession } of writes) written.push(await this.setPresence(deviceId, presence, onlyIfSession));
+    return written;
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {

@@ -15,6 +15,7 @@ import {
   type ApiKeyRecord,
   type CancelRecord,
   type DevicePresence,
+  type PresenceWrite,
   type DeviceRecord,
   type IssueResult,
   type PublisherRecord,
@@ -31,6 +32,11 @@ interface ScriptedRedis extends Redis {
   otpgateCreateJob(key: string, index: string, data: string, ttlSeconds: number, id: string, due: string): Promise<number>;
   otpgateReserveDeviceSend(key: string, now: number, windowMs: number, max: number, member: string): Promise<number>;
   otpgateSetPresence(key: string, expected: string, session: string, data: string, ttlMs: number): Promise<number>;
+}
+
+/** The scripted command as a pipeline offers it (queued, answered by exec()). */
+interface PresenceCommands {
+  otpgateSetPresence(key: string, expected: string, session: string, data: string, ttlMs: number): unknown;
 }
 
 const MAX_CAS_RETRIES = 100;
@@ -252,6 +258,25 @@ export class RedisStore implements Store {
       PRESENCE_TTL_MS,
     );
     return written === 1;
+  }
+
+  async setPresences(writes: readonly PresenceWrite[]): Promise<boolean[]> {
+    if (writes.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const { deviceId, presence, onlyIfSession } of writes) {
+      (pipeline as unknown as PresenceCommands).otpgateSetPresence(
+        this.key("presence", deviceId),
+        onlyIfSession ?? "",
+        presence.session ?? "",
+        JSON.stringify(presence),
+        PRESENCE_TTL_MS,
+      );
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, written]) => {
+      if (error) throw error;
+      return written === 1;
+    });
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {

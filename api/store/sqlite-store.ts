@@ -39,6 +39,7 @@ import {
   type ApiKeyRecord,
   type CancelRecord,
   type DevicePresence,
+  type PresenceWrite,
   type DeviceRecord,
   type IssueResult,
   type PublisherRecord,
@@ -80,7 +81,7 @@ CREATE INDEX IF NOT EXISTS device_sends_by_device ON device_sends (device_id, at
 CREATE TABLE IF NOT EXISTS publishers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
 `;
 
-/** Up to this many ids are read by key; more are read in one pass over the table. */
+/** Up to this many ids are read by key, a statement each; more in one statement (presence) or one pass (send counts). */
 const BY_KEY_UP_TO = 16;
 
 type OtpRow = { sealed: string; status: OtpStatus; attempts: number };
@@ -287,17 +288,25 @@ export class SqliteStore implements Store {
   }
 
   async setPresence(deviceId: string, presence: DevicePresence, onlyIfSession?: string): Promise<boolean> {
-    return this.db.transaction((): boolean => {
-      if (onlyIfSession !== undefined) {
-        const row = this.sql("SELECT session FROM presence WHERE device_id = ? AND keep_until > ?").get(deviceId, Date.now()) as
-          | { session: string | null }
-          | undefined;
-        if (row?.session !== onlyIfSession) return false;
-      }
-      this.sql("INSERT OR REPLACE INTO presence (device_id, session, record, keep_until) VALUES (?, ?, ?, ?)")
-        .run(deviceId, presence.session ?? null, JSON.stringify(presence), Date.now() + PRESENCE_TTL_MS);
-      return true;
-    })();
+    return this.db.transaction(() => this.writePresence({ deviceId, presence, onlyIfSession }))();
+  }
+
+  async setPresences(writes: readonly PresenceWrite[]): Promise<boolean[]> {
+    return this.db.transaction(() => writes.map((write) => this.writePresence(write)))();
+  }
+
+  /** One guarded presence write, inside the caller's transaction. */
+  private writePresence({ deviceId, presence, onlyIfSession }: PresenceWrite): boolean {
+    const now = Date.now();
+    if (onlyIfSession !== undefined) {
+      const row = this.sql("SELECT session FROM presence WHERE device_id = ? AND keep_until > ?").get(deviceId, now) as
+        | { session: string | null }
+        | undefined;
+      if (row?.session !== onlyIfSession) return false;
+    }
+    this.sql("INSERT OR REPLACE INTO presence (device_id, session, record, keep_until) VALUES (?, ?, ?, ?)")
+      .run(deviceId, presence.session ?? null, JSON.stringify(presence), now + PRESENCE_TTL_MS);
+    return true;
   }
 
   async getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]> {
@@ -308,7 +317,9 @@ export class SqliteStore implements Store {
       const read = this.sql("SELECT record FROM presence WHERE device_id = ? AND keep_until > ?");
       return deviceIds.map((id) => parse((read.get(id, now) as { record: string } | undefined)?.record));
     }
-    const rows = this.sql("SELECT device_id, record FROM presence WHERE keep_until > ?").all(now) as { device_id: string; record: string }[];
+    // Only the rows asked for (a batch of reconnecting phones is a few of many), by index, in one statement.
+    const rows = this.sql("SELECT p.device_id, p.record FROM json_each(?) AS wanted JOIN presence p ON p.device_id = wanted.value WHERE p.keep_until > ?")
+      .all(JSON.stringify(deviceIds), now) as { device_id: string; record: string }[];
     const byId = new Map(rows.map((row) => [row.device_id, row.record]));
     return deviceIds.map((id) => parse(byId.get(id)));
   }

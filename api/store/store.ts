@@ -130,6 +130,12 @@ export interface KeyStore {
   revokeApiKey(id: string, at: Date): Promise<ApiKeyRecord | null>;
 }
 
+export interface PresenceWrite {
+  deviceId: string;
+  presence: DevicePresence;
+  onlyIfSession?: string;
+}
+
 /** Phones: their registration, what the broker sees of them, and their send budgets. */
 export interface DeviceStore {
   saveDevice(record: DeviceRecord): Promise<void>;
@@ -144,6 +150,12 @@ export interface DeviceStore {
    * node closing an old connection cannot overwrite the state of a newer one.
    */
   setPresence(deviceId: string, presence: DevicePresence, onlyIfSession?: string): Promise<boolean>;
+  /**
+   * Many setPresence calls in one round (one transaction, one pipeline), each
+   * with its own guard: what a reconnecting fleet needs instead of one commit
+   * per phone. In order; a device named twice gets both writes, in turn.
+   */
+  setPresences(writes: readonly PresenceWrite[]): Promise<boolean[]>;
   /** Presence of each id, or null when the broker never saw it (or forgot it). */
   getPresence(deviceIds: string[]): Promise<(DevicePresence | null)[]>;
 

@@ -460,6 +460,42 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(await store.getPresence([a.id])).toEqual([null]);
       });
 
+      it("writes a batch of presences in order, each under its own guard", async () => {
+        const since = new Date().toISOString();
+        const [a, b, c] = [device(), device(), device()];
+        for (const d of [a, b, c]) await store.saveDevice(d);
+        await store.setPresence(b.id, { online: true, session: "b1", since });
+        const written = await store.setPresences([
+          { deviceId: a.id, presence: { online: true, session: "a1", since } },
+          // b moved on to b2 on another node: the close of b0 must not land, b1's may.
+          { deviceId: b.id, presence: { online: false, session: "b0", since }, onlyIfSession: "b0" },
+          { deviceId: b.id, presence: { online: true, session: "b1", since, battery: 50 }, onlyIfSession: "b1" },
+          // A device named twice: the second write sees the first.
+          { deviceId: c.id, presence: { online: true, session: "c1", since } },
+          { deviceId: c.id, presence: { online: false, session: "c1", since }, onlyIfSession: "c1" },
+          { deviceId: "dev_never_seen", presence: { online: false, session: "x", since }, onlyIfSession: "x" },
+        ]);
+        expect(written).toEqual([true, false, true, true, true, false]);
+        expect(await store.getPresence([a.id, b.id, c.id, "dev_never_seen"])).toEqual([
+          { online: true, session: "a1", since },
+          { online: true, session: "b1", since, battery: 50 },
+          { online: false, session: "c1", since },
+          null,
+        ]);
+        expect(await store.setPresences([])).toEqual([]);
+      });
+
+      it("reads the presence of many phones by id among more stored", async () => {
+        const since = new Date().toISOString();
+        const stored = Array.from({ length: 60 }, (_, i) => `dev_many${i}`);
+        await store.setPresences(stored.map((id, i) => ({ deviceId: id, presence: { online: i % 2 === 0, session: `m${i}`, since } })));
+        const asked = [...stored.filter((_, i) => i % 3 === 0), "dev_many_unknown"];
+        const read = await store.getPresence(asked);
+        expect(read).toHaveLength(asked.length);
+        expect(read.at(-1)).toBeNull();
+        for (const [i, id] of asked.slice(0, -1).entries()) expect(read[i]).toEqual({ online: Number(id.slice(8)) % 2 === 0, session: `m${id.slice(8)}`, since });
+      });
+
       it("holds each device to its per-minute budget over a sliding window", async () => {
         const now = Date.now();
         expect(await store.reserveDeviceSend("dev_rate", 2, now)).toBe(true);
