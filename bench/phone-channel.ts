@@ -1015,7 +1015,7 @@ async function main(): Promise<void> {
     `otpgate phone channel: node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model.trim() ?? "unknown"}), ` +
       `${process.platform} ${process.arch}, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} at start`,
   );
-  console.log(`command: ${command} (cwd ${process.cwd()}); medians of ${RUNS} run(s) after a warm-up; loopback only`);
+  console.log(`command: ${command} (cwd ${process.cwd()}); medians of ${RUNS} run(s), ${STORM_RUNS} per storm size, after a warm-up; loopback only`);
   if (PARTS.has("a")) await part(partA);
   if (PARTS.has("b")) await part(partB);
   if (PARTS.has("c")) await part(partC);

@@ -6,14 +6,15 @@
  * id = device id, keepalive 60 s, retained offline will), SUBSCRIBE to its own sms/out at QoS 1,
  * then a retained online status on sms/device/<id> at QoS 1. A failed attempt is retried like the
  * app retries: after a delay doubling from 1 s (up to 60 s) with ±20 % jitter, 10 s per attempt.
+ * The MQTT side is bench/lean-phone-session.ts (mqtt-packet over raw TLS, not mqtt.js: see there).
  */
 import { openPaced, type OpenResult } from "./paced-open.js";
 import { readFileSync } from "node:fs";
-import { createSecureContext, type SecureContext } from "node:tls";
-import mqtt, { type MqttClient } from "mqtt";
+import { createSecureContext, type TLSSocket } from "node:tls";
 import { reconnectDelay } from "../tools/phone-simulator/backoff.js";
 import type { Credentials } from "./phone-channel-client.js";
 import { serve } from "./ipc.js";
+import { KEEPALIVE_SECONDS, openSession, pingEvery, type SessionTarget } from "./lean-phone-session.js";
 
 /** The simulated phone's defaults (tools/phone-simulator/phone.ts). */
 const ATTEMPT_TIMEOUT_MS = 10_000;
@@ -23,82 +24,38 @@ const MAX_PENDING = 32;
 
 interface Phone {
   device: Credentials;
-  client?: MqttClient;
+  socket?: TLSSocket;
 }
 
 const phones: Phone[] = [];
-let url = "";
 /**
- * One TLS context for every connection of this process (built per connection from `ca`, it costs
- * the generator more than the handshake). Every connection makes a full handshake (no session
- * resumption), the gateway's worst case.
+ * Where phones connect, with one TLS context for every connection of this process (built per
+ * connection from `ca`, it costs the generator more than the handshake). Every connection makes a
+ * full handshake (no session resumption), the gateway's worst case. Phones check the gateway's
+ * certificate against its CA only when `verify` is set: off, the gateway does exactly the same
+ * work, and the generator saves Node's getPeerCertificate(true) (about 1 ms of CPU per
+ * connection), which on a 2-CPU machine is CPU taken from the gateway.
  */
-let secureContext: SecureContext | undefined;
-/**
- * Whether phones check the gateway's certificate against its CA, as the app does. Off, the
- * gateway does exactly the same work, and the generator saves Node's getPeerCertificate(true)
- * (about 1 ms of CPU per connection, more than the rest of a client's handshake), which on a
- * 2-CPU machine is CPU taken from the gateway.
- */
-let verify = true;
+let target: SessionTarget | undefined;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Milliseconds on a clock every process of this machine shares (the parent compares them with its own). */
 const now = () => performance.timeOrigin + performance.now();
+const isConnected = (phone: Phone) => Boolean(phone.socket && !phone.socket.destroyed);
+pingEvery(KEEPALIVE_SECONDS / 2, () => phones.map((phone) => phone.socket));
 
 /** One connection attempt: CONNECT, SUBSCRIBE (resolves with the SUBACK time), then the retained status. */
 async function attempt(phone: Phone): Promise<{ subscribedAt: number; publishedAt: number }> {
-  const { device } = phone;
-  const client = mqtt.connect(url, {
-    // mqtt.js hands its options to tls.connect(), whose `secureContext` its typings leave out.
-    ...({ secureContext } as object),
-    rejectUnauthorized: verify,
-    servername: "localhost",
-    clientId: device.id,
-    username: device.id,
-    password: device.token,
-    clean: false,
-    keepalive: 60,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: ATTEMPT_TIMEOUT_MS,
-    resubscribe: false,
-    will: { topic: `sms/device/${device.id}`, payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
-  });
-  phone.client = client;
-  // Errors after the attempt (a reset when the gateway stops) are not this attempt's: heard, not thrown.
-  client.on("error", () => {});
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const fail = (error: Error) => (cleanup(), reject(error));
-      const lost = () => fail(new Error("connection closed before CONNACK"));
-      const connected = () => (cleanup(), resolve());
-      const cleanup = () => {
-        client.off("connect", connected);
-        client.off("error", fail);
-        client.off("close", lost);
-      };
-      client.once("connect", connected);
-      client.once("error", fail);
-      client.once("close", lost);
-    });
-    const [grant] = await client.subscribeAsync(`sms/out/${device.id}`, { qos: 1 });
-    const subscribedAt = now();
-    if (!grant || grant.qos === 128) throw new Error(`subscription to sms/out/${device.id} refused`);
-    await client.publishAsync(`sms/device/${device.id}`, JSON.stringify({ online: true, battery: 90, at: new Date().toISOString() }), { qos: 1, retain: true });
-    return { subscribedAt, publishedAt: now() };
-  } catch (error) {
-    client.end(true);
-    phone.client = undefined;
-    throw error;
-  }
+  if (!target) throw new Error("connect first");
+  const session = await openSession(target, phone.device, ATTEMPT_TIMEOUT_MS, now);
+  phone.socket = session.socket;
+  return session;
 }
 
 /** First connections, at a capped rate (see idle-clients.ts): this is set-up, not what is measured. */
 async function connect(args: { url: string; caFile: string; verify: boolean; devices: Credentials[]; perSecond: number }): Promise<OpenResult> {
-  url = args.url;
-  verify = args.verify;
+  const { hostname, port } = new URL(args.url);
   // Without the CA, Node's own check fails (and is ignored): the certificate is then never read into JS.
-  secureContext ??= createSecureContext(verify ? { ca: readFileSync(args.caFile) } : {});
+  target ??= { host: hostname, port: Number(port), verify: args.verify, secureContext: createSecureContext(args.verify ? { ca: readFileSync(args.caFile) } : {}) };
   const fresh = args.devices.map((device): Phone => ({ device }));
   phones.push(...fresh);
   return openAtRate(fresh, args.perSecond);
@@ -107,14 +64,14 @@ async function connect(args: { url: string; caFile: string; verify: boolean; dev
 /** Phones a storm left without a connection, connected again at a capped rate before the next one. */
 function repair(args: { perSecond: number }): Promise<OpenResult> {
   return openAtRate(
-    phones.filter((phone) => !phone.client?.connected),
+    phones.filter((phone) => !isConnected(phone)),
     args.perSecond,
   );
 }
 
 function openAtRate(list: Phone[], perSecond: number): Promise<OpenResult> {
   return openPaced(list, perSecond, MAX_PENDING, async (phone) => {
-    phone.client?.end(true);
+    phone.socket?.destroy();
     await attempt(phone);
   });
 }
@@ -123,16 +80,11 @@ function openAtRate(list: Phone[], perSecond: number): Promise<OpenResult> {
 async function drop(): Promise<number> {
   const closing: Promise<void>[] = [];
   for (const phone of phones) {
-    const client = phone.client;
-    if (!client) continue;
-    phone.client = undefined;
-    closing.push(
-      new Promise<void>((resolve) => (client.stream.destroyed ? resolve() : client.stream.once("close", () => resolve()))).then(() => {
-        // Done with: nothing is left to send, so this only stops its timers.
-        client.end(true);
-      }),
-    );
-    client.stream.destroy();
+    const socket = phone.socket;
+    if (!socket) continue;
+    phone.socket = undefined;
+    closing.push(new Promise<void>((resolve) => (socket.closed ? resolve() : socket.once("close", () => resolve()))));
+    socket.destroy();
   }
   await Promise.all(closing);
   return closing.length;
@@ -195,9 +147,9 @@ serve(async (op, args) => {
     case "reconnect":
       return reconnect(args);
     case "count":
-      return phones.filter((phone) => phone.client?.connected).length;
+      return phones.filter(isConnected).length;
     case "close":
-      for (const phone of phones) phone.client?.end(true);
+      for (const phone of phones) phone.socket?.destroy();
       return null;
     default:
       throw new Error(`unknown op ${op}`);
