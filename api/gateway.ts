@@ -25,6 +25,7 @@ import { connectMqttIntake } from "./delivery/mqtt-intake.js";
 import { withBreaker } from "./delivery/route-breaker.js";
 import { DeviceService } from "./devices/device-service.js";
 import { PresenceTracker } from "./devices/presence-tracker.js";
+import { FraudGuard } from "./fraud/fraud-guard.js";
 import { buildHttpServer } from "./http/server.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { OtpService } from "./otp/otp-service.js";
@@ -171,8 +172,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     redisUrl: config.redisUrl,
     sealer,
     ...(options.admission ? { admission: options.admission } : {}),
+    limits: config.mqtt.limits,
   });
   broker.on("refused", (what) => metrics.mqttRefusals.inc({ what: what.split(" ")[0] ?? what }));
+  broker.on("connectionRefused", (reason) => metrics.mqttConnectionsRefused.inc({ reason }));
   const devices = new DeviceService({
     store,
     disconnect: (clientId, reason) => broker.disconnect(clientId, reason),
@@ -220,6 +223,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   // An ack applied on any node: whoever waits on that job looks again.
   broker.on("clusterAck", (_deviceId, ack) => dispatcher.jobChanged(ack.id));
+  const fraud = new FraudGuard({ store, secret: secrets.otpSecret, settings: config.fraud, metrics, logger: logger.child({ component: "fraud" }) });
+  if (!config.fraud.enabled) logger.warn("fraud guard is off (FRAUD_GUARD=off): premium-rate and satellite numbers, quotas and the conversion watch are not checked");
   const otp = new OtpService({
     store,
     dispatcher,
@@ -229,6 +234,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     policy: config.otp.policy,
     defaultTtlSeconds: config.otp.ttlSeconds,
     appName: config.otp.appName,
+    fraud,
   });
   const messages = new MessageService({
     store,
@@ -236,8 +242,18 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     sealer,
     messageTtlSeconds: MESSAGE_TTL_SECONDS,
     retentionSeconds: config.otp.policy.retentionSeconds,
+    fraud,
   });
-  connectMqttIntake(broker, { messages, store, sealer, metrics, logger: logger.child({ component: "mqtt-intake" }), retentionSeconds: config.otp.policy.retentionSeconds });
+  connectMqttIntake(broker, {
+    messages,
+    store,
+    sealer,
+    metrics,
+    logger: logger.child({ component: "mqtt-intake" }),
+    retentionSeconds: config.otp.policy.retentionSeconds,
+    fraud,
+    cancel: (deviceId, jobId, keepUntil) => broker.cancelJob(deviceId, jobId, keepUntil),
+  });
 
   // Every node takes over jobs whose lease lapsed: a node died, or stopped and handed them back.
   const sweeper = setInterval(() => {
@@ -271,6 +287,18 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     },
   });
   new Gauge({
+    name: "otpgate_fraud_held_prefixes",
+    help: "Country prefixes the fraud guard's conversion watch holds back now (1 per prefix)",
+    labelNames: ["prefix"],
+    registers: [metrics.registry],
+    async collect() {
+      // Read from the store, so every node shows the cluster's holds; a store that is away leaves it empty.
+      const holds = await fraud.holds().catch(() => []);
+      this.reset();
+      for (const hold of holds) this.set({ prefix: hold.prefix }, 1);
+    },
+  });
+  new Gauge({
     name: "otpgate_mqtt_connections_shed",
     help: "New MQTT/TLS connections closed unserved since start: waited too long, or the queue was full",
     registers: [metrics.registry],
@@ -286,11 +314,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       otp,
       messages,
       devices,
+      fraud,
       metrics,
       caPem: tls.caPem,
       adminKeyDigest: secrets.adminKeyDigest,
       rateLimit: { ...config.rateLimit, ...(store instanceof RedisStore ? { redis: store.redis } : {}) },
       bodyLimitBytes: config.http.bodyLimitBytes,
+      hardening: config.http,
       logger,
       version,
     });

@@ -18,6 +18,13 @@ export function benchGatewayEnv(dataDir: string, extra: Record<string, string> =
     RATE_LIMIT_PER_KEY: UNLIMITED,
     // Capacity, not load shedding, is measured (backpressure has its own test, test/delivery/backpressure.test.ts).
     DISPATCH_MAX_IN_FLIGHT: UNLIMITED,
+    // The fraud guard's volume checks (per key, number and prefix, and the conversion watch) would
+    // measure refusals; number types and countries are still checked on every send.
+    FRAUD_KEY_MAX_PER_MINUTE: "0",
+    FRAUD_KEY_MAX_PER_DAY: "0",
+    FRAUD_NUMBER_MAX_PER_HOUR: "0",
+    FRAUD_PREFIX_MAX_PER_HOUR: "0",
+    FRAUD_WATCH_MIN_SENDS: "0",
     ...extra,
   };
 }

@@ -17,6 +17,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { Redis } from "ioredis";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { canPublish, canSubscribe, type MqttPrincipal } from "./acl.js";
+import { Admission, DEFAULT_LIMITS, type AdmissionLimits, type Connection } from "./admission.js";
 import { ConnectionGate, type ConnectionGateOptions, type ConnectionGateStats } from "./connection-gate.js";
 import {
   MAX_PAYLOAD_BYTES,
@@ -29,6 +30,8 @@ import {
   type DeviceStatusPayload,
   type JobPayload,
 } from "./payloads.js";
+import { guardStream, MAX_PACKET_BYTES, type PacketGuard } from "./packet-guard.js";
+import { RefusalLog, type RefusalLogOptions } from "./refusal-log.js";
 import { fastRetainedLookup } from "./retained-lookup.js";
 import { sealQueuedJobs, type QueuePersistence, type QueuedPacket } from "./sealed-queue.js";
 import { parseTopic, topicFor } from "./topics.js";
@@ -60,6 +63,8 @@ export interface BrokerEvents {
   publisherSend: [publisher: string, payload: unknown];
   publisherJob: [publisher: string, deviceId: string, job: JobPayload];
   refused: [what: string, reason: string];
+  /** A connection closed by admission control: reason = node_limit, source_limit, login_backoff, connect_too_large, … */
+  connectionRefused: [reason: string];
 }
 
 export interface BrokerOptions {
@@ -79,6 +84,10 @@ export interface BrokerOptions {
   maxKeepaliveSeconds?: number;
   /** Admission of new TLS connections (connection-gate.ts); defaults in DEFAULT_ADMISSION. */
   admission?: Partial<ConnectionGateOptions & { handshakeTimeoutMs: number }>;
+  /** Connection and login limits on every listener (admission.ts); defaults in DEFAULT_LIMITS. */
+  limits?: Partial<AdmissionLimits>;
+  /** Summary logging of refusals (refusal-log.ts); default one line per source a minute. */
+  refusalLog?: Partial<RefusalLogOptions>;
 }
 
 /**
@@ -111,8 +120,14 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   private readonly revoked = new Map<string, number>();
   private readonly servers: NetServer[] = [];
   private readonly gates: ConnectionGate[] = [];
-  /** Admitted TLS connections still waiting for their CONNACK: connection key → release its slot. */
-  private readonly admitted = new Map<string, () => void>();
+  /** TLS connections admitted by the gate whose handshake is not done yet, by connection key. */
+  private readonly handshaking = new Map<string, Connection>();
+  /** The raw sockets of the TLS listeners, until their handshake is done. */
+  private readonly rawConnections = new WeakMap<Socket, Connection>();
+  /** Every connection Aedes serves, by the stream it was handed (client.conn). */
+  private readonly connections = new WeakMap<object, Connection>();
+  private readonly limiter: Admission;
+  private readonly refusals: RefusalLog;
   private webSockets?: WebSocketServer;
   private readonly sweeper: NodeJS.Timeout;
   private closeBackends: () => Promise<void> = async () => {};
@@ -122,6 +137,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     private readonly options: BrokerOptions,
   ) {
     super();
+    this.limiter = new Admission({ ...DEFAULT_LIMITS, ...options.limits });
+    this.refusals = new RefusalLog(options.logger, { intervalMs: 60_000, gatherMs: 1_000, ...options.refusalLog });
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const [jobId, until] of this.revoked) if (until < now) this.revoked.delete(jobId);
@@ -135,7 +152,9 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       ...(backends ? { mq: backends.mq, persistence: backends.persistence } : {}),
       id: `otpgate-${randomUUID().slice(0, 8)}`,
       keepaliveLimit: options.maxKeepaliveSeconds ?? 60,
-      connectTimeout: 10_000,
+      // Aedes starts this when it is handed the stream (after TLS) and stops it on a complete CONNECT: a
+      // silent client, or one that drips its CONNECT, is closed then, on every transport.
+      connectTimeout: options.limits?.connectTimeoutMs ?? DEFAULT_LIMITS.connectTimeoutMs,
     });
     // Retained statuses for exact topics by lookup, not a scan per SUBSCRIBE: a reconnecting fleet costs phones, not phones².
     fastRetainedLookup(aedes);
@@ -166,9 +185,56 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     return total;
   }
 
+  /** Open MQTT connections on this node, on every listener (authenticated or not). */
+  get openConnections(): number {
+    return this.limiter.connections;
+  }
+
+  private sourceOf(client: Client | null | undefined): string | undefined {
+    return client ? this.connections.get(client.conn)?.source : undefined;
+  }
+
+  /** A refused CONNECT, publish or subscription: counted at once, logged in summary per source. */
   private refuse(what: string, reason: string, client?: Client | null): void {
-    this.options.logger.warn({ client: client?.id, reason }, `mqtt: refused ${what}`);
+    const who = client?.id && !reason.includes(client.id) ? ` (client ${client.id})` : "";
+    this.refusals.note(this.sourceOf(client), what.split(" ")[0] ?? what, `${what}: ${reason}${who}`);
     this.emit("refused", what, reason);
+  }
+
+  /** A connection closed by admission control. */
+  private refuseConnection(source: string | undefined, reason: string, detail: string): void {
+    this.refusals.note(source, reason, detail);
+    this.emit("connectionRefused", reason);
+  }
+
+  /** Tracks a new connection from accept to close, or refuses it (destroyed unread). */
+  private accept(raw: Socket, transport: string): Connection | undefined {
+    const verdict = this.limiter.accept(raw.remoteAddress);
+    if ("refused" in verdict) {
+      raw.destroy();
+      this.refuseConnection(verdict.source, verdict.refused, `${transport} connection refused: ${verdict.refused.replace("_", " ")}`);
+      return undefined;
+    }
+    raw.once("close", () => this.limiter.closed(verdict));
+    return verdict;
+  }
+
+  /** Hands a connection's MQTT stream to Aedes, behind its packet guard. */
+  private serve(stream: Duplex, connection: Connection, request?: IncomingMessage): void {
+    this.connections.set(stream, connection);
+    guardStream(stream, connection.guard, (refusal) => this.packetRefused(connection, stream, refusal));
+    this.aedes.handle(stream, request);
+  }
+
+  private packetRefused(connection: Connection, stream: Duplex, refusal: NonNullable<PacketGuard["refusal"]>): void {
+    const client = (stream as Duplex & { client?: Client }).client;
+    const limit = connection.authenticated ? MAX_PACKET_BYTES : this.limiter.limits.maxConnectBytes;
+    const detail = `${refusal.packet} packet claiming ${refusal.claimed} bytes (limit ${limit}${connection.authenticated ? "" : " before CONNACK"})${client?.id ? ` from client ${client.id}` : ""}`;
+    // Counted where payload refusals always were, too, so an oversized publish reads the same in /metrics.
+    if (connection.authenticated && refusal.packet === "publish") this.emit("refused", "publish", detail);
+    // Only a hostile client claims that much before logging in: like a failed login, it counts towards the back-off.
+    if (!connection.authenticated && !connection.exempt) this.limiter.backoff.failed(connection.source, undefined, Date.now());
+    this.refuseConnection(connection.source, refusal.reason, `connection closed: ${detail}`);
   }
 
   private install(): void {
@@ -182,21 +248,31 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     };
 
     aedes.authenticate = (client, username, password, done) => {
+      const connection = this.connections.get(client.conn);
+      const source = connection && !connection.exempt ? connection.source : undefined;
+      const refuseLogin = (reason: string, returnCode: number) => {
+        this.refuse("connection", `${reason} (client ${client.id}, user ${username ?? "none"})`, client);
+        const answer = () => done(Object.assign(new Error(reason), { returnCode }) as Parameters<typeof done>[0], false);
+        // Only wrong credentials (4) are guesses; a right token with a bad will or client id (5) is a misconfiguration.
+        const holdMs = returnCode === 4 ? this.limiter.backoff.failed(source, username, Date.now()) : 0;
+        if (holdMs <= 0) return answer();
+        // A late answer slows whoever guesses at this username; waiting costs a timer, not a TLS admission slot.
+        connection?.releaseAdmission?.();
+        setTimeout(answer, holdMs).unref();
+      };
       this.options.authenticate(client.id, username, password).then(
         (result) => {
           const willProblem = result.ok ? checkWill(result.principal, this.wills.get(client)) : undefined;
-          if (willProblem) {
-            this.refuse("connection", `${willProblem} (client ${client.id}, user ${username ?? "none"})`, client);
-            return done(Object.assign(new Error(willProblem), { returnCode: 5 }) as Parameters<typeof done>[0], false);
-          }
-          if (result.ok) {
-            this.principals.set(client, result.principal);
-            this.sessions.set(client, `${aedes.id}:${randomUUID()}`);
-            return done(null, true);
-          }
-          this.refuse("connection", `${result.reason} (client ${client.id}, user ${username ?? "none"})`, client);
-          const error = Object.assign(new Error(result.reason), { returnCode: result.badCredentials ? 4 : 5 });
-          done(error as Parameters<typeof done>[0], false);
+          if (willProblem) return refuseLogin(willProblem, 5);
+          if (!result.ok) return refuseLogin(result.reason, result.badCredentials ? 4 : 5);
+          this.limiter.backoff.succeeded(source, username);
+          this.principals.set(client, result.principal);
+          this.sessions.set(client, `${aedes.id}:${randomUUID()}`);
+          // A client id is a session, and a second CONNECT with it closes the first (takeover). Each
+          // publisher's ids live in its own namespace, as a device's id is its own: no publisher can close
+          // another's connection. (Devices are dev_…, which publishers may not use; names have no ":".)
+          if (result.principal.kind === "publisher") client.id = `pub:${result.principal.name}:${client.id}`;
+          done(null, true);
         },
         (error: unknown) => {
           this.options.logger.error({ err: error }, "mqtt: authentication failed");
@@ -221,8 +297,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
         return done(new Error("payload too large"));
       }
       const topic = parseTopic(packet.topic);
-      // A retained job would be replayed to the phone on every subscribe.
-      if (topic?.kind === "out") packet.retain = false;
+      // A retained job would be replayed to the phone on every subscribe, and kept (body and number) in the retained store.
+      if (topic?.kind === "out" || topic?.kind === "send") packet.retain = false;
       if (principal.kind === "device" && topic?.kind === "ack") return this.takeAck(client, principal.deviceId, packet, done);
       done(null);
     };
@@ -262,13 +338,19 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       const principal = this.principals.get(client);
       if (principal?.kind === "device") this.emit("deviceDisconnected", principal.deviceId, this.sessions.get(client)!);
     });
-    // A refused CONNECT gets its CONNACK too: either way the connection is past admission.
-    aedes.on("connackSent", (_connack, client) => {
-      const key = connectionKey(client.conn as Socket);
-      const release = key ? this.admitted.get(key) : undefined;
-      if (!release) return;
-      this.admitted.delete(key!);
-      release();
+    // A refused CONNECT gets its CONNACK too: either way the connection is past TLS admission.
+    aedes.on("connackSent", (connack, client) => {
+      const connection = this.connections.get(client.conn);
+      if (!connection) return;
+      connection.releaseAdmission?.();
+      connection.releaseAdmission = undefined;
+      if (connack.returnCode === 0) this.limiter.authenticated(connection);
+    });
+    // Errors of connections without a CONNECT yet: the connect timeout, or bytes that are not MQTT.
+    aedes.on("connectionError", (client, error) => {
+      if ((error as NodeJS.ErrnoException).code) return; // resets and the like: the peer left, nothing refused
+      const reason = error.message === "connect did not arrive in time" ? "connect_timeout" : "protocol_error";
+      this.refuseConnection(this.sourceOf(client), reason, `connection closed before CONNECT: ${error.message}`);
     });
     aedes.on("keepaliveTimeout", (client) => this.options.logger.info({ client: client.id }, "mqtt: keepalive missed, closing"));
     aedes.on("clientError", (client, error) => this.options.logger.info({ client: client.id, err: error.message }, "mqtt: client error"));
@@ -466,28 +548,52 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     const admission = { ...DEFAULT_ADMISSION, ...this.options.admission };
     const tls = createTlsServer(
       { cert: options.cert, key: options.key, minVersion: "TLSv1.2", handshakeTimeout: admission.handshakeTimeoutMs },
-      (socket) => this.aedes.handle(socket),
+      (socket) => {
+        const key = connectionKey(socket);
+        const connection = key ? this.handshaking.get(key) : undefined;
+        if (!connection) return socket.destroy();
+        this.handshaking.delete(key!);
+        this.serve(socket, connection);
+      },
     );
     // With a listener here, Node leaves closing the socket to it (a handshake timeout would otherwise keep it open).
-    tls.on("tlsClientError", (_error, socket) => socket.destroy());
+    tls.on("tlsClientError", (error: NodeJS.ErrnoException, socket) => {
+      // Named before the destroy: a destroyed socket no longer knows its peer.
+      const key = connectionKey(socket);
+      const source = key ? this.handshaking.get(key)?.source : undefined;
+      socket.destroy();
+      const reason = error.code === "ERR_TLS_HANDSHAKE_TIMEOUT" ? "tls_handshake_timeout" : "tls_error";
+      this.refuseConnection(source, reason, `TLS handshake failed: ${error.message}`);
+    });
     const gate = new ConnectionGate(admission, (raw, done) => {
+      const connection = this.rawConnections.get(raw);
       const key = connectionKey(raw);
-      if (key) {
-        this.admitted.set(key, done);
-        raw.once("close", () => this.admitted.delete(key));
+      if (connection && key) {
+        connection.releaseAdmission = done;
+        this.handshaking.set(key, connection);
+        raw.once("close", () => this.handshaking.delete(key));
       }
       // The TLS server is never listening itself: it is handed each admitted connection.
       tls.emit("connection", raw);
     });
     this.gates.push(gate);
-    const server = createTcpServer({ pauseOnConnect: true }, (raw) => gate.offer(raw));
+    const server = createTcpServer({ pauseOnConnect: true }, (raw) => {
+      // Judged before it waits at the gate: a source over its limits does not even take a place in the queue.
+      const connection = this.accept(raw, "TLS");
+      if (!connection) return;
+      this.rawConnections.set(raw, connection);
+      gate.offer(raw);
+    });
     return this.listenOn(server, options);
   }
 
   /** Plain MQTT, meant for loopback (local publishers, tests). */
   listenTcp(options: ListenOptions): Promise<AddressInfo> {
     return this.listenOn(
-      createTcpServer((socket) => this.aedes.handle(socket)),
+      createTcpServer((socket) => {
+        const connection = this.accept(socket, "TCP");
+        if (connection) this.serve(socket, connection);
+      }),
       options,
     );
   }
@@ -498,13 +604,20 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
     this.webSockets = wss;
     http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (new URL(request.url ?? "/", "http://localhost").pathname !== path) return;
-      wss.handleUpgrade(request, socket, head, (ws) => this.aedes.handle(createWebSocketStream(ws), request));
+      // A request line that is not a URL (`GET //[`) must not throw here: an upgrade listener's throw ends the process.
+      const url = request.url ?? "/";
+      if (!URL.canParse(url, "http://localhost") || new URL(url, "http://localhost").pathname !== path) return;
+      // The same limits as MQTT over TCP: counted from the upgrade, on the socket under the WebSocket.
+      const connection = this.accept(socket as Socket, "WebSocket");
+      if (!connection) return;
+      wss.handleUpgrade(request, socket, head, (ws) => this.serve(createWebSocketStream(ws), connection, request));
     });
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.limiter.close();
+    this.refusals.close();
     for (const gate of this.gates) gate.close();
     for (const client of Object.values(this.clients())) client.conn.destroy();
     this.webSockets?.close();

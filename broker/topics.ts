@@ -19,3 +19,6 @@ export function parseTopic(topic: string): ParsedTopic {
   if (!match || !DEVICE_ID_PATTERN.test(match[2]!)) return null;
   return { kind: match[1] as "out" | "ack" | "device", deviceId: match[2]! };
 }
+
+/** The longest otpgate topic in UTF-8 bytes: `sms/device/` and a 64-character device id. */
+export const MAX_TOPIC_BYTES = "sms/device/".length + 64;

@@ -17,6 +17,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { RouteName } from "../config/config.js";
 import type { Metrics } from "../metrics/metrics.js";
 import { ProviderError, type SendReceipt } from "../providers/provider.js";
+import { redactContacts } from "../security/redact.js";
 import type { Sealer } from "../security/sealing.js";
 import type { Store } from "../store/store.js";
 import * as jobState from "./job-state.js";
@@ -419,8 +420,9 @@ export class Dispatcher {
   }
 }
 
+/** Logged and kept with the attempt: a vendor's text may quote the number or the address, so both are masked. */
 function describeFailure(error: unknown): string {
   const code = error instanceof ProviderError ? error.code : "error";
   const message = error instanceof Error ? error.message : String(error);
-  return `${code}: ${message}`;
+  return redactContacts(`${code}: ${message}`);
 }

@@ -1,5 +1,7 @@
 /** Plain SMS (`POST /v1/messages`, and later `sms/send` over MQTT): a job with no OTP behind it. */
 import { randomUUID } from "node:crypto";
+import type { FraudGuard, SendCaller } from "../fraud/fraud-guard.js";
+import { maskPhone } from "../phone/phone-number.js";
 import type { Sealer } from "../security/sealing.js";
 import type { Store } from "../store/store.js";
 import type { Dispatcher } from "./dispatcher.js";
@@ -16,6 +18,7 @@ export interface SendMessageInput {
 export interface MessageView {
   id: string;
   status: JobState;
+  /** Masked (maskPhone): the caller gave the number; a reply or a history page does not repeat it in full. */
   to: string;
   createdAt: string;
   updatedAt: string;
@@ -33,17 +36,21 @@ export interface MessageServiceDeps {
   /** How long a message may wait for a route before it is useless. */
   messageTtlSeconds: number;
   retentionSeconds: number;
+  /** Checks every message before it is accepted; absent in unit tests that build the service alone. */
+  fraud?: FraudGuard;
 }
 
 export class MessageService {
   constructor(private readonly deps: MessageServiceDeps) {}
 
-  async send(input: SendMessageInput): Promise<{ id: string; status: JobState }> {
+  /** `caller`: the API key or MQTT publisher asking, whose fraud quotas and geo permissions apply. */
+  async send(input: SendMessageInput, caller?: SendCaller): Promise<{ id: string; status: JobState }> {
     const { store, dispatcher, sealer } = this.deps;
     if (dispatcher.routesFor({ channel: "sms", to: input.to }).length === 0) {
       throw new NoRouteError("no configured route can deliver sms; see FAILOVER_ORDER and the provider settings");
     }
     if (!dispatcher.hasCapacity()) throw new OverloadedError("too many deliveries under way; retry in a second");
+    const ticket = (await this.deps.fraud?.admit({ to: input.to, kind: "message", caller })) ?? null;
     const id = input.id ?? randomUUID();
     const now = new Date();
     const job = newJob(
@@ -60,6 +67,7 @@ export class MessageService {
       dispatcher.newLease(),
     );
     if (!(await store.createJob(job, this.deps.messageTtlSeconds + this.deps.retentionSeconds))) {
+      await this.deps.fraud?.release(ticket);
       throw new DuplicateMessageError(`a message with id ${id} exists`);
     }
     dispatcher.submit(id);
@@ -72,7 +80,7 @@ export class MessageService {
     return {
       id,
       status: job.state,
-      to: job.to ?? "",
+      to: job.to ? maskPhone(job.to) : "",
       createdAt: job.createdAt,
       updatedAt: job.updatedAt,
       delivery: { ...deliveryOf(job), attempts: job.attempts },

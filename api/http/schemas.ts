@@ -4,6 +4,7 @@
  */
 import { ATTEMPT_STATES, JOB_STATES } from "../delivery/job-state.js";
 import { z } from "zod";
+import { isCountryCode } from "../fraud/fraud-rules.js";
 import { CODE_LENGTH, TTL_SECONDS } from "../otp/rules.js";
 import { APP_HASH_PATTERN, ORIGIN_HOST_PATTERN, originHost } from "../otp/templates.js";
 import { InvalidPhoneNumber, toE164 } from "../phone/phone-number.js";
@@ -130,7 +131,7 @@ export const acceptedMessage = z.object({ id: z.string(), status: deliveryState 
 export const messageView = z.object({
   id: z.string(),
   status: deliveryState,
-  to: z.string(),
+  to: z.string().meta({ description: "The number, masked (+254*****2333): the caller gave it in full; replies and history do not repeat it", example: "+254*****2333" }),
   createdAt: z.string(),
   updatedAt: z.string(),
   delivery: delivery.extend({ attempts: z.array(attempt) }),
@@ -138,9 +139,26 @@ export const messageView = z.object({
 
 const scope = z.enum(["admin", "otp", "messages", "publisher"]);
 
+const countryCode = z
+  .string()
+  .transform((value) => value.trim().toUpperCase())
+  .refine(isCountryCode, { error: (issue) => `${String(issue.input)} is not an ISO 3166 country code (e.g. KE, US)` });
+const countries = z.array(countryCode).max(250);
+
+/** The fraud guard's per-key settings; absent fields fall back to FRAUD_KEY_MAX_PER_* and SMS_*_COUNTRIES. */
+const keyQuotas = z
+  .strictObject({
+    perMinute: z.number().int().min(1).max(1_000_000).optional().meta({ description: "SMS per minute for this key (default FRAUD_KEY_MAX_PER_MINUTE)" }),
+    perDay: z.number().int().min(1).max(100_000_000).optional().meta({ description: "SMS per day for this key (default FRAUD_KEY_MAX_PER_DAY)" }),
+  })
+  .meta({ description: "Fraud-guard quotas; may be higher than the node's defaults, for a known high-volume application" });
+
 export const createKeyBody = z.strictObject({
   name: z.string().min(1).max(100),
   scopes: z.array(scope).min(1).max(4).optional().meta({ description: 'default ["otp", "messages"]' }),
+  quotas: keyQuotas.optional(),
+  allowedCountries: countries.optional().meta({ description: "Only these countries (ISO 3166 alpha-2), within what the node allows" }),
+  blockedCountries: countries.optional().meta({ description: "Never these countries, on top of SMS_BLOCKED_COUNTRIES" }),
 });
 
 export const apiKeyView = z.object({
@@ -150,6 +168,9 @@ export const apiKeyView = z.object({
   prefix: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().optional(),
+  quotas: z.object({ perMinute: z.number().optional(), perDay: z.number().optional() }).optional(),
+  allowedCountries: z.array(z.string()).optional(),
+  blockedCountries: z.array(z.string()).optional(),
 });
 
 export const createdKey = apiKeyView.extend({ key: z.string().meta({ description: "Shown once; only its digest is kept" }) });
@@ -221,3 +242,15 @@ export const createdPublisher = publisherView.extend({
   mqtt: z.object({ username: z.string(), password: z.string() }).meta({ description: "password shown once" }),
 });
 export const publisherList = z.object({ publishers: z.array(publisherView) });
+
+export const fraudHold = z
+  .object({
+    prefix: z.string().meta({ description: "Country calling code (with the area code for +1), digits only", example: "254" }),
+    heldAt: z.string(),
+    until: z.string().meta({ description: "when the hold lapses by itself" }),
+    sent: z.number().int().meta({ description: "codes sent in the window (past the grace) when it was held" }),
+    verified: z.number().int(),
+  })
+  .meta({ id: "FraudHold" });
+export const fraudHoldList = z.object({ holds: z.array(fraudHold) });
+export const prefixParams = z.object({ prefix: z.string().regex(/^\+?\d{1,6}$/, "must be a calling-code prefix such as 254 or 1876") });

@@ -15,16 +15,21 @@ import {
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { HttpHardening } from "../config/config.js";
 import type { MessageService } from "../delivery/message-service.js";
+import type { FraudGuard } from "../fraud/fraud-guard.js";
 import type { DeviceService } from "../devices/device-service.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { OtpService } from "../otp/otp-service.js";
 import { RedisStore } from "../store/redis-store.js";
 import type { Store } from "../store/store.js";
 import { createAuthenticator } from "./auth.js";
-import { ApiError, sendError } from "./errors.js";
+import { answerClientError, ApiError, sendError } from "./errors.js";
 import { healthRoutes } from "./routes/health-routes.js";
 import { deviceRoutes } from "./routes/device-routes.js";
+import { fraudRoutes } from "./routes/fraud-routes.js";
 import { keyRoutes } from "./routes/key-routes.js";
 import { messageRoutes } from "./routes/message-routes.js";
 import { otpRoutes } from "./routes/otp-routes.js";
@@ -38,26 +43,72 @@ export interface HttpServerDeps {
   adminKeyDigest: string;
   rateLimit: { perKeyPerMinute: number; perIpPerMinute: number; redis?: Redis };
   bodyLimitBytes: number;
+  /** Timeouts and TRUST_PROXY (config.http). */
+  hardening: HttpHardening;
+  /** Paths another listener upgrades (the broker's MQTT over WebSocket); every other upgrade is refused here. */
+  webSocketPaths?: string[];
   devices: DeviceService;
+  /** The fraud guard, for its operator routes (/v1/fraud/holds). */
+  fraud?: FraudGuard;
   /** The broker's CA, public: phones fetch it and check it against the pinned fingerprint. */
   caPem: string;
   logger: FastifyBaseLogger;
   version: string;
 }
 
+/** Node checks header and request deadlines on a timer (30 s by default); check often enough that they hold to about a second. */
+function checkingIntervalMs(limits: HttpHardening): number {
+  return Math.max(50, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
+}
+
 export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
+  const limits = deps.hardening;
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimitBytes,
     // Job ids from MQTT publishers may be up to 128 characters; Fastify's default cuts path parameters at 100.
-    maxParamLength: 200,
-    // Behind a proxy, set trustProxy in front of this; by default the socket address is the client.
-    trustProxy: false,
+    routerOptions: { maxParamLength: 200 },
+    // Fastify's default request timeout is none: a slow body would hold its socket forever.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    http: { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: checkingIntervalMs(limits) },
+    // Off by default: the socket's peer is the client. Behind proxies, request.ip (and so the per-IP limit) is X-Forwarded-For's client.
+    trustProxy: limits.trustProxy,
+    // Fastify answers these itself, outside the envelope, unless handed over.
+    frameworkErrors: (error, request, reply) => sendError(error, request, reply),
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, deps.logger),
+    // Fastify's own closing 503 is outside the envelope; the onRequest hook below answers instead.
+    return503OnClosing: false,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => sendError(error as Error, request, reply));
+  // A known path under another method is a 404 too (test/http/bad-input.test.ts holds that), as is a method Fastify has no router for.
   app.setNotFoundHandler((request, reply) => sendError(new ApiError(404, "not_found", `no route ${request.method} ${request.url.split("?")[0]}`), request, reply));
+
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async () => {
+    if (closing) throw new ApiError(503, "shutting_down", "this node is shutting down; try again", 1);
+  });
+
+  // With any upgrade listener attached, Node hands every Upgrade request to it and nothing else answers or times it out.
+  const webSocketPaths = deps.webSocketPaths ?? ["/mqtt"];
+  app.server.on("upgrade", (request: IncomingMessage, socket: Duplex) => {
+    let path = "/";
+    try {
+      path = new URL(request.url ?? "/", "http://localhost").pathname;
+    } catch {
+      // not a URL: refused below like any unknown path
+    }
+    if (webSocketPaths.includes(path)) return;
+    const body = JSON.stringify({ error: { code: "not_found", message: `no WebSocket endpoint at ${path}` } });
+    socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
 
   app.addHook("onResponse", async (request, reply) => {
     deps.metrics.httpDuration.observe(
@@ -98,7 +149,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
     reply.type("application/x-pem-file").send(deps.caPem),
   );
 
-  const authenticate = createAuthenticator({ store: deps.store, adminKeyDigest: deps.adminKeyDigest });
+  const authenticate = createAuthenticator({ store: deps.store, adminKeyDigest: deps.adminKeyDigest, seedKeylessFrom: limits.seedKeylessFrom });
   await app.register(async (authenticated) => {
     authenticated.decorateRequest("principal", null);
     authenticated.addHook("preHandler", async (request) => {
@@ -122,6 +173,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
     await authenticated.register(keyRoutes, { store: deps.store });
     await authenticated.register(deviceRoutes, { devices: deps.devices, store: deps.store });
     await authenticated.register(seedRoutes, { otp: deps.otp });
+    if (deps.fraud) await authenticated.register(fraudRoutes, { fraud: deps.fraud });
   });
 
   return app;

@@ -20,8 +20,14 @@ export interface Metrics {
   /** Acks from phones: status, and whether they changed the job (applied) or came late/duplicate. */
   deviceAcks: Counter<"status" | "outcome">;
   mqttRefusals: Counter<"what">;
+  /** Connections the broker's admission control closed: reason = node_limit, source_limit, login_backoff, connect_too_large, … */
+  mqttConnectionsRefused: Counter<"reason">;
   callbacks: Counter<"outcome">;
   deliveryDuration: Histogram<"route" | "outcome">;
+  /** Sends the fraud guard refused: reason = its error code, kind = otp|message|direct (a publisher's job to a phone). */
+  fraudRefusals: Counter<"reason" | "kind">;
+  /** Conversion-watch holds per prefix (a calling code, never a number): event = tripped|recovered|cleared. */
+  fraudHolds: Counter<"prefix" | "event">;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -38,6 +44,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     mqttIntake: new Counter({ name: "otpgate_mqtt_intake_total", help: "Jobs published by MQTT publishers", labelNames: ["kind", "outcome"], registers }),
     deviceAcks: new Counter({ name: "otpgate_device_acks_total", help: "Acks from phones", labelNames: ["status", "outcome"], registers }),
     mqttRefusals: new Counter({ name: "otpgate_mqtt_refusals_total", help: "Connections, publishes and subscriptions the broker refused", labelNames: ["what"], registers }),
+    mqttConnectionsRefused: new Counter({ name: "otpgate_mqtt_connections_refused_total", help: "MQTT connections closed by admission control, by reason", labelNames: ["reason"], registers }),
     callbacks: new Counter({ name: "otpgate_callbacks_total", help: "Status callback deliveries by outcome", labelNames: ["outcome"], registers }),
     httpDuration: new Histogram({
       name: "otpgate_http_request_duration_seconds",
@@ -46,6 +53,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
+    fraudRefusals: new Counter({ name: "otpgate_fraud_refusals_total", help: "Sends the fraud guard refused, by reason", labelNames: ["reason", "kind"], registers }),
+    fraudHolds: new Counter({ name: "otpgate_fraud_holds_total", help: "Prefixes held back by the conversion watch, and holds lifted", labelNames: ["prefix", "event"], registers }),
     deliveryDuration: new Histogram({
       name: "otpgate_delivery_duration_seconds",
       help: "Time a route took to accept a message",

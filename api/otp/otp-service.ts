@@ -4,6 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Dispatcher } from "../delivery/dispatcher.js";
+import type { FraudGuard, SendCaller } from "../fraud/fraud-guard.js";
+import { FraudRefusal } from "../fraud/fraud-rules.js";
 import { deliveryOf, newJob, type Attempt, type Delivery } from "../delivery/job-state.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { Sealer } from "../security/sealing.js";
@@ -73,6 +75,8 @@ export interface OtpServiceDeps {
   policy: OtpPolicy;
   defaultTtlSeconds: number;
   appName: string;
+  /** Checks every SMS code before it is issued; absent in unit tests that build the service alone. */
+  fraud?: FraudGuard;
   now?: () => number;
 }
 
@@ -83,7 +87,8 @@ export class OtpService {
     this.now = deps.now ?? Date.now;
   }
 
-  async issue(input: IssueOtpInput): Promise<IssuedOtp> {
+  /** `caller`: the API key asking, whose fraud quotas and geo permissions apply. */
+  async issue(input: IssueOtpInput, caller?: SendCaller): Promise<IssuedOtp> {
     const { store, dispatcher, sealer, policy } = this.deps;
     const requested = input.channel ?? "auto";
     const channel: OtpChannel = requested === "auto" ? (input.to ? "sms" : "email") : requested;
@@ -126,8 +131,11 @@ export class OtpService {
       expiresAt: now + ttlSeconds * 1000,
       jobId,
     };
+    // Before the store counts anything for the OTP: a refused number must not start a cooldown.
+    const ticket = destinations.to ? await this.admit(destinations.to, channel, caller) : null;
     const issued = await store.issueOtp(record, policy, now);
     if (!issued.ok) {
+      await this.deps.fraud?.release(ticket);
       this.deps.metrics.otpIssued.inc({ channel, outcome: issued.reason });
       const why = { cooldown: "a code was sent moments ago", hourly_cap: "too many codes this hour", locked: "too many wrong codes" };
       throw new OtpError("rate_limited", `${why[issued.reason]}; retry in ${issued.retryAfterSeconds} s`, issued.retryAfterSeconds);
@@ -155,6 +163,15 @@ export class OtpService {
     return { id, status: "pending", channel, expiresAt: job.expiresAt, delivery: deliveryOf(job) };
   }
 
+  private async admit(to: string, channel: OtpChannel, caller: SendCaller | undefined) {
+    try {
+      return (await this.deps.fraud?.admit({ to, kind: "otp", caller })) ?? null;
+    } catch (error) {
+      if (error instanceof FraudRefusal) this.deps.metrics.otpIssued.inc({ channel, outcome: "fraud_refused" });
+      throw error;
+    }
+  }
+
   /** What the store counts this OTP against: keyed digests of the user, number and address. */
   private subjectKeys(input: { userId?: string; to?: string; email?: string }): string[] {
     return subjectsFor(input).map((subject) => subjectKey(this.deps.secret, subject));
@@ -170,7 +187,8 @@ export class OtpService {
     return id;
   }
 
-  async verify(input: VerifyOtpInput): Promise<{ id: string; valid: boolean; status: OtpStatus; attemptsLeft: number }> {
+  /** `to` / `email`: where the code went, for the seed routes that echo it to their caller. */
+  async verify(input: VerifyOtpInput): Promise<{ id: string; valid: boolean; status: OtpStatus; attemptsLeft: number; to?: string; email?: string }> {
     const { store, metrics, policy } = this.deps;
     const id = await this.resolveId(input);
     const record = await store.getOtp(id);
@@ -183,7 +201,9 @@ export class OtpService {
       throw new OtpError("rate_limited", `too many wrong codes; retry in ${result.lockedForSeconds} s`, result.lockedForSeconds);
     }
     metrics.verifications.inc({ outcome: result.valid ? "approved" : result.status === "pending" ? "wrong_code" : result.status });
-    return { id, valid: result.valid, status: result.status, attemptsLeft: result.attemptsLeft };
+    // A verified SMS code is what the conversion watch counts.
+    if (result.valid && record.channel === "sms" && record.to) await this.deps.fraud?.verified(record.to);
+    return { id, valid: result.valid, status: result.status, attemptsLeft: result.attemptsLeft, ...(record.to ? { to: record.to } : {}), ...(record.email ? { email: record.email } : {}) };
   }
 
   async view(id: string): Promise<OtpView | null> {

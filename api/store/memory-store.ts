@@ -6,6 +6,20 @@
  */
 import { dueAt, type Job } from "../delivery/job-state.js";
 import {
+  bucketKeepUntil,
+  bucketOf,
+  planSend,
+  planVerified,
+  reservedCounters,
+  watchSentKey,
+  watchVerifiedKey,
+  type BucketCounts,
+  type FraudHold,
+  type ReserveOutcome,
+  type SendReservation,
+  type WatchPolicy,
+} from "../fraud/fraud-rules.js";
+import {
   NO_LIMITS,
   decideIssue,
   keepOtpUntil,
@@ -90,6 +104,9 @@ export class MemoryStore implements Store {
   private readonly cancels = new ExpiringMap<CancelRecord>();
   /** Unsettled job id → when it is due (job-state.dueAt). */
   private readonly dueJobs = new Map<string, number>();
+  /** Fraud counters: key → bucket → count, each bucket kept until it leaves its window. */
+  private readonly fraudCounts = new Map<string, Map<number, { count: number; keepUntil: number }>>();
+  private readonly fraudHolds = new Map<string, FraudHold>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -281,6 +298,59 @@ export class MemoryStore implements Store {
     return existed;
   }
 
+  private counts(key: string): BucketCounts {
+    const buckets = this.fraudCounts.get(key);
+    return new Map([...(buckets ?? [])].map(([bucket, { count }]) => [bucket, count]));
+  }
+
+  private addCount(key: string, windowMs: number, at: number, delta: number): void {
+    const bucket = bucketOf(at, windowMs);
+    const buckets = this.fraudCounts.get(key) ?? new Map<number, { count: number; keepUntil: number }>();
+    const count = Math.max(0, (buckets.get(bucket)?.count ?? 0) + delta);
+    buckets.set(bucket, { count, keepUntil: bucketKeepUntil(bucket, windowMs) });
+    this.fraudCounts.set(key, buckets);
+  }
+
+  async reserveSend(request: SendReservation, now: number): Promise<ReserveOutcome> {
+    const prefix = request.watch?.prefix;
+    const plan = planSend(
+      request,
+      {
+        quotas: request.quotas.map((quota) => this.counts(quota.key)),
+        ...(prefix !== undefined ? { sent: this.counts(watchSentKey(prefix)), verified: this.counts(watchVerifiedKey(prefix)), hold: this.fraudHolds.get(prefix) ?? null } : {}),
+      },
+      now,
+    );
+    if (prefix !== undefined && plan.liftHold) this.fraudHolds.delete(prefix);
+    if (plan.setHold) this.fraudHolds.set(plan.setHold.prefix, plan.setHold);
+    for (const { key, windowMs } of plan.increments) this.addCount(key, windowMs, now, 1);
+    return plan.outcome;
+  }
+
+  async releaseSend(request: SendReservation, at: number): Promise<void> {
+    for (const { key, windowMs } of reservedCounters(request)) this.addCount(key, windowMs, at, -1);
+  }
+
+  async recordVerified(prefix: string, policy: WatchPolicy, now: number): Promise<{ lifted: boolean }> {
+    const { lift } = planVerified({ sent: this.counts(watchSentKey(prefix)), verified: this.counts(watchVerifiedKey(prefix)), hold: this.fraudHolds.get(prefix) ?? null }, policy, now);
+    this.addCount(watchVerifiedKey(prefix), policy.windowMs, now, 1);
+    if (lift) this.fraudHolds.delete(prefix);
+    return { lifted: lift };
+  }
+
+  async listFraudHolds(now: number): Promise<FraudHold[]> {
+    return [...this.fraudHolds.values()].filter((hold) => hold.until > now).map((hold) => ({ ...hold }));
+  }
+
+  async clearFraudHold(prefix: string, now: number): Promise<FraudHold | null> {
+    const hold = this.fraudHolds.get(prefix);
+    this.fraudHolds.delete(prefix);
+    if (!hold || hold.until <= now) return null;
+    this.fraudCounts.delete(watchSentKey(prefix));
+    this.fraudCounts.delete(watchVerifiedKey(prefix));
+    return { ...hold };
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -292,5 +362,10 @@ export class MemoryStore implements Store {
     for (const map of [this.otps, this.subjects, this.jobs, this.presence, this.cancels]) {
       (map as ExpiringMap<unknown>).sweep(now);
     }
+    for (const [key, buckets] of this.fraudCounts) {
+      for (const [bucket, { keepUntil }] of buckets) if (keepUntil <= now) buckets.delete(bucket);
+      if (buckets.size === 0) this.fraudCounts.delete(key);
+    }
+    for (const [prefix, hold] of this.fraudHolds) if (hold.until <= now) this.fraudHolds.delete(prefix);
   }
 }

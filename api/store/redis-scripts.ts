@@ -165,3 +165,150 @@ redis.call('HSET', KEYS[1], 'session', ARGV[2], 'data', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `;
+
+/**
+ * The fraud guard's sliding windows (fraud-rules.ts): a counter is a hash
+ * `fraud:n:<key>` of bucket index → count, buckets of windowMs ÷ N; buckets
+ * that left the window are dropped when read. A hold is a hash
+ * `fraud:hold:<prefix>` {heldAt, until, sent, verified}, indexed by `until`
+ * in the sorted set `fraud:holds`.
+ */
+const FRAUD_HELPERS = `
+local function bucketMs(w, n) return math.max(1, math.floor(w / n)) end
+local function bucketOf(t, w, n) return math.floor(t / bucketMs(w, n)) end
+local function field(b) return string.format('%d', b) end
+local function readCounts(key, w, n, now)
+  local first = bucketOf(now, w, n) - n + 1
+  local flat = redis.call('HGETALL', key)
+  local live, dead = {}, {}
+  for i = 1, #flat, 2 do
+    local b, c = tonumber(flat[i]), tonumber(flat[i + 1])
+    if b >= first then live[#live + 1] = {b, c} else dead[#dead + 1] = flat[i] end
+  end
+  if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
+  return live
+end
+local function total(live, upTo)
+  local sum = 0
+  for _, e in ipairs(live) do if upTo == nil or e[1] <= upTo then sum = sum + e[2] end end
+  return sum
+end
+local function maturedUpTo(now, grace, w, n)
+  if grace > 0 then return bucketOf(now - grace, w, n) - 1 end
+  return nil
+end
+local function msUntilRoom(live, w, n, limit, now)
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  local left = total(live, nil)
+  for _, e in ipairs(live) do
+    if e[2] > 0 then
+      left = left - e[2]
+      if left < limit then return math.max(1, (e[1] + n) * bucketMs(w, n) - now) end
+    end
+  end
+  return 1
+end
+local function add(key, w, n, at, delta)
+  local f = field(bucketOf(at, w, n))
+  local count = redis.call('HINCRBY', key, f, delta)
+  if count < 0 then redis.call('HSET', key, f, 0) end
+  redis.call('PEXPIRE', key, w + bucketMs(w, n))
+end
+`;
+
+/**
+ * ARGV: namespace, now, N, watch ('1'|'0'), prefix, windowMs, minSends,
+ * minConversion, graceMs, holdMs, countSend ('1'|'0'), then quotas as
+ * (key, limit, windowMs)… rules.planSend: held (or collapsing, which holds),
+ * then the first full quota; only an admitted send is counted.
+ * Returns {'ok'}, {'held', prefix, tripped, ms, sent, verified} or {'quota', key, limit, ms}.
+ */
+export const RESERVE_FRAUD_SEND = FRAUD_HELPERS + `
+local ns, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local watch, prefix, w = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
+local minSends, minConv, grace, holdMs, countSend = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11] == '1'
+local sentKey = ns .. 'fraud:n:watch:s:' .. prefix
+if watch then
+  local holdKey, index = ns .. 'fraud:hold:' .. prefix, ns .. 'fraud:holds'
+  local sent = total(readCounts(sentKey, w, n, now), maturedUpTo(now, grace, w, n))
+  local verified = total(readCounts(ns .. 'fraud:n:watch:v:' .. prefix, w, n, now), nil)
+  local untilMs = tonumber(redis.call('HGET', holdKey, 'until'))
+  if untilMs and untilMs <= now then
+    redis.call('DEL', holdKey)
+    redis.call('ZREM', index, prefix)
+    untilMs = nil
+  end
+  if untilMs then
+    if sent > 0 and verified >= minConv * sent then
+      redis.call('DEL', holdKey)
+      redis.call('ZREM', index, prefix)
+    else
+      return {'held', prefix, 0, untilMs - now, sent, verified}
+    end
+  elseif minSends > 0 and sent >= minSends and verified < minConv * sent then
+    redis.call('HSET', holdKey, 'heldAt', now, 'until', now + holdMs, 'sent', sent, 'verified', verified)
+    redis.call('PEXPIREAT', holdKey, now + holdMs)
+    redis.call('ZADD', index, now + holdMs, prefix)
+    return {'held', prefix, 1, holdMs, sent, verified}
+  end
+end
+local quotas = {}
+for i = 12, #ARGV, 3 do
+  local key, limit, qw = ns .. 'fraud:n:' .. ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local live = readCounts(key, qw, n, now)
+  if total(live, nil) >= limit then return {'quota', ARGV[i], limit, msUntilRoom(live, qw, n, limit, now)} end
+  quotas[#quotas + 1] = {key, qw}
+end
+for _, q in ipairs(quotas) do add(q[1], q[2], n, now, 1) end
+if watch and countSend then add(sentKey, w, n, now, 1) end
+return {'ok'}
+`;
+
+/** ARGV: namespace, at, N, then (key, windowMs)…: takes back one count from each, at the bucket of `at`. */
+export const RELEASE_FRAUD_SEND = FRAUD_HELPERS + `
+local ns, at, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do
+  local key = ns .. 'fraud:n:' .. ARGV[i]
+  if redis.call('HEXISTS', key, field(bucketOf(at, tonumber(ARGV[i + 1]), n))) == 1 then add(key, tonumber(ARGV[i + 1]), n, at, -1) end
+end
+return 1
+`;
+
+/**
+ * ARGV: namespace, prefix, now, N, windowMs, minConversion, graceMs.
+ * rules.planVerified: counts the verify; lifts a hold that lapsed or whose
+ * prefix converts again. Returns 1 when a hold was lifted.
+ */
+export const RECORD_FRAUD_VERIFIED = FRAUD_HELPERS + `
+local ns, prefix, now, n, w = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local minConv, grace = tonumber(ARGV[6]), tonumber(ARGV[7])
+local holdKey, index, verifiedKey = ns .. 'fraud:hold:' .. prefix, ns .. 'fraud:holds', ns .. 'fraud:n:watch:v:' .. prefix
+add(verifiedKey, w, n, now, 1)
+local untilMs = tonumber(redis.call('HGET', holdKey, 'until'))
+if not untilMs then return 0 end
+local lift = untilMs <= now
+if not lift then
+  local sent = total(readCounts(ns .. 'fraud:n:watch:s:' .. prefix, w, n, now), maturedUpTo(now, grace, w, n))
+  local verified = total(readCounts(verifiedKey, w, n, now), nil)
+  lift = sent > 0 and verified >= minConv * sent
+end
+if not lift then return 0 end
+redis.call('DEL', holdKey)
+redis.call('ZREM', index, prefix)
+return 1
+`;
+
+/**
+ * ARGV: namespace, prefix, now. Removes the hold; when it was in force, the
+ * prefix's watch starts afresh. Returns {heldAt, until, sent, verified} or {}.
+ */
+export const CLEAR_FRAUD_HOLD = `
+local ns, prefix, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local holdKey = ns .. 'fraud:hold:' .. prefix
+local hold = redis.call('HMGET', holdKey, 'heldAt', 'until', 'sent', 'verified')
+redis.call('DEL', holdKey)
+redis.call('ZREM', ns .. 'fraud:holds', prefix)
+if not hold[2] or tonumber(hold[2]) <= now then return {} end
+redis.call('DEL', ns .. 'fraud:n:watch:s:' .. prefix, ns .. 'fraud:n:watch:v:' .. prefix)
+return hold
+`;

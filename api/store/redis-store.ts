@@ -8,7 +8,19 @@ import { dueAt, type Job } from "../delivery/job-state.js";
 import { keepOtpUntil, secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
 import type { Sealer } from "../security/sealing.js";
 import { randomUUID } from "node:crypto";
-import { CREATE_JOB, ISSUE_OTP, RESERVE_DEVICE_SEND, SET_PRESENCE, UPDATE_JOB, VERIFY_OTP } from "./redis-scripts.js";
+import { BUCKETS_PER_WINDOW, reservedCounters, type FraudHold, type ReserveOutcome, type SendReservation, type WatchPolicy } from "../fraud/fraud-rules.js";
+import {
+  CLEAR_FRAUD_HOLD,
+  CREATE_JOB,
+  ISSUE_OTP,
+  RECORD_FRAUD_VERIFIED,
+  RELEASE_FRAUD_SEND,
+  RESERVE_DEVICE_SEND,
+  RESERVE_FRAUD_SEND,
+  SET_PRESENCE,
+  UPDATE_JOB,
+  VERIFY_OTP,
+} from "./redis-scripts.js";
 import {
   DEVICE_WINDOW_MS,
   PRESENCE_TTL_MS,
@@ -32,6 +44,10 @@ interface ScriptedRedis extends Redis {
   otpgateCreateJob(key: string, index: string, data: string, ttlSeconds: number, id: string, due: string): Promise<number>;
   otpgateReserveDeviceSend(key: string, now: number, windowMs: number, max: number, member: string): Promise<number>;
   otpgateSetPresence(key: string, expected: string, session: string, data: string, ttlMs: number): Promise<number>;
+  otpgateReserveFraudSend(...args: (string | number)[]): Promise<(string | number)[]>;
+  otpgateReleaseFraudSend(...args: (string | number)[]): Promise<number>;
+  otpgateRecordFraudVerified(...args: (string | number)[]): Promise<number>;
+  otpgateClearFraudHold(...args: (string | number)[]): Promise<(string | null)[]>;
 }
 
 /** The scripted command as a pipeline offers it (queued, answered by exec()). */
@@ -65,6 +81,10 @@ export class RedisStore implements Store {
     redis.defineCommand("otpgateCreateJob", { numberOfKeys: 2, lua: CREATE_JOB });
     redis.defineCommand("otpgateReserveDeviceSend", { numberOfKeys: 1, lua: RESERVE_DEVICE_SEND });
     redis.defineCommand("otpgateSetPresence", { numberOfKeys: 1, lua: SET_PRESENCE });
+    redis.defineCommand("otpgateReserveFraudSend", { numberOfKeys: 0, lua: RESERVE_FRAUD_SEND });
+    redis.defineCommand("otpgateReleaseFraudSend", { numberOfKeys: 0, lua: RELEASE_FRAUD_SEND });
+    redis.defineCommand("otpgateRecordFraudVerified", { numberOfKeys: 0, lua: RECORD_FRAUD_VERIFIED });
+    redis.defineCommand("otpgateClearFraudHold", { numberOfKeys: 0, lua: CLEAR_FRAUD_HOLD });
     // Errors reach callers through their commands; without a listener ioredis would also print each one.
     redis.on("error", () => {});
     this.redis = redis as ScriptedRedis;
@@ -317,6 +337,67 @@ export class RedisStore implements Store {
     const publisher = (await this.listPublishers()).find((p) => p.id === id);
     if (!publisher) return false;
     return (await this.redis.hdel(this.key("publishers"), publisher.name)) === 1;
+  }
+
+  async reserveSend(request: SendReservation, now: number): Promise<ReserveOutcome> {
+    const watch = request.watch;
+    const reply = await this.redis.otpgateReserveFraudSend(
+      this.keyPrefix,
+      now,
+      BUCKETS_PER_WINDOW,
+      watch ? "1" : "0",
+      watch?.prefix ?? "",
+      watch?.policy.windowMs ?? 0,
+      watch?.policy.minSends ?? 0,
+      watch?.policy.minConversion ?? 0,
+      watch?.policy.graceMs ?? 0,
+      watch?.policy.holdMs ?? 0,
+      watch?.countSend ? "1" : "0",
+      ...request.quotas.flatMap((quota) => [quota.key, quota.limit, quota.windowMs]),
+    );
+    const [outcome] = reply;
+    if (outcome === "held") {
+      const [, prefix, tripped, ms, sent, verified] = reply;
+      return { ok: false, reason: "held", prefix: String(prefix), tripped: Number(tripped) === 1, retryAfterMs: Number(ms), sent: Number(sent), verified: Number(verified) };
+    }
+    if (outcome === "quota") {
+      const [, key, limit, ms] = reply;
+      return { ok: false, reason: "quota", key: String(key), limit: Number(limit), retryAfterMs: Number(ms) };
+    }
+    return { ok: true };
+  }
+
+  async releaseSend(request: SendReservation, at: number): Promise<void> {
+    const counters = reservedCounters(request);
+    if (counters.length === 0) return;
+    await this.redis.otpgateReleaseFraudSend(this.keyPrefix, at, BUCKETS_PER_WINDOW, ...counters.flatMap(({ key, windowMs }) => [key, windowMs]));
+  }
+
+  async recordVerified(prefix: string, policy: WatchPolicy, now: number): Promise<{ lifted: boolean }> {
+    const lifted = await this.redis.otpgateRecordFraudVerified(this.keyPrefix, prefix, now, BUCKETS_PER_WINDOW, policy.windowMs, policy.minConversion, policy.graceMs);
+    return { lifted: lifted === 1 };
+  }
+
+  private holdOf(prefix: string, fields: (string | null)[]): FraudHold | null {
+    const [heldAt, until, sent, verified] = fields;
+    if (!until) return null;
+    return { prefix, heldAt: Number(heldAt), until: Number(until), sent: Number(sent), verified: Number(verified) };
+  }
+
+  async listFraudHolds(now: number): Promise<FraudHold[]> {
+    const prefixes = await this.redis.zrangebyscore(this.key("fraud", "holds"), `(${now}`, "+inf");
+    if (prefixes.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const prefix of prefixes) pipeline.hmget(this.key("fraud", "hold", prefix), "heldAt", "until", "sent", "verified");
+    const replies = (await pipeline.exec()) ?? [];
+    return replies
+      .map(([, fields], i) => this.holdOf(prefixes[i]!, (fields as (string | null)[] | null) ?? []))
+      .filter((hold): hold is FraudHold => hold !== null && hold.until > now)
+      .sort((a, b) => a.heldAt - b.heldAt);
+  }
+
+  async clearFraudHold(prefix: string, now: number): Promise<FraudHold | null> {
+    return this.holdOf(prefix, await this.redis.otpgateClearFraudHold(this.keyPrefix, prefix, now));
   }
 
   async ping(): Promise<void> {

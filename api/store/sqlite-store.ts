@@ -18,6 +18,21 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { dueAt, type Job } from "../delivery/job-state.js";
 import {
+  bucketKeepUntil,
+  bucketOf,
+  firstLiveBucket,
+  planSend,
+  planVerified,
+  reservedCounters,
+  watchSentKey,
+  watchVerifiedKey,
+  type BucketCounts,
+  type FraudHold,
+  type ReserveOutcome,
+  type SendReservation,
+  type WatchPolicy,
+} from "../fraud/fraud-rules.js";
+import {
   NO_LIMITS,
   decideIssue,
   keepOtpUntil,
@@ -79,6 +94,12 @@ CREATE TABLE IF NOT EXISTS presence (device_id TEXT PRIMARY KEY, session TEXT, r
 CREATE TABLE IF NOT EXISTS device_sends (device_id TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS device_sends_by_device ON device_sends (device_id, at);
 CREATE TABLE IF NOT EXISTS publishers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fraud_counts (
+  key TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL, keep_until INTEGER NOT NULL,
+  PRIMARY KEY (key, bucket)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fraud_counts_keep ON fraud_counts (keep_until);
+CREATE TABLE IF NOT EXISTS fraud_holds (
+  prefix TEXT PRIMARY KEY, held_at INTEGER NOT NULL, until INTEGER NOT NULL, sent INTEGER NOT NULL, verified INTEGER NOT NULL);
 `;
 
 /** Up to this many ids are read by key, a statement each; more in one statement (presence) or one pass (send counts). */
@@ -364,6 +385,87 @@ export class SqliteStore implements Store {
     return this.sql("DELETE FROM publishers WHERE id = ?").run(id).changes === 1;
   }
 
+  // --- fraud guard ---
+
+  private counts(key: string, windowMs: number, now: number): BucketCounts {
+    const rows = this.sql("SELECT bucket, count FROM fraud_counts WHERE key = ? AND bucket >= ?").all(key, firstLiveBucket(now, windowMs)) as { bucket: number; count: number }[];
+    return new Map(rows.map((row) => [row.bucket, row.count]));
+  }
+
+  private addCount(key: string, windowMs: number, at: number, delta: number): void {
+    const bucket = bucketOf(at, windowMs);
+    this.sql("INSERT INTO fraud_counts (key, bucket, count, keep_until) VALUES (@key, @bucket, max(0, @delta), @keep) ON CONFLICT (key, bucket) DO UPDATE SET count = max(0, count + @delta)")
+      .run({ key, bucket, delta, keep: bucketKeepUntil(bucket, windowMs) });
+  }
+
+  private readHold(prefix: string): FraudHold | null {
+    const row = this.sql("SELECT held_at, until, sent, verified FROM fraud_holds WHERE prefix = ?").get(prefix) as
+      | { held_at: number; until: number; sent: number; verified: number }
+      | undefined;
+    return row ? { prefix, heldAt: row.held_at, until: row.until, sent: row.sent, verified: row.verified } : null;
+  }
+
+  async reserveSend(request: SendReservation, now: number): Promise<ReserveOutcome> {
+    return this.db.transaction((): ReserveOutcome => {
+      const watch = request.watch;
+      const plan = planSend(
+        request,
+        {
+          quotas: request.quotas.map((quota) => this.counts(quota.key, quota.windowMs, now)),
+          ...(watch
+            ? {
+                sent: this.counts(watchSentKey(watch.prefix), watch.policy.windowMs, now),
+                verified: this.counts(watchVerifiedKey(watch.prefix), watch.policy.windowMs, now),
+                hold: this.readHold(watch.prefix),
+              }
+            : {}),
+        },
+        now,
+      );
+      if (watch && plan.liftHold) this.sql("DELETE FROM fraud_holds WHERE prefix = ?").run(watch.prefix);
+      if (plan.setHold) {
+        const hold = plan.setHold;
+        this.sql("INSERT OR REPLACE INTO fraud_holds (prefix, held_at, until, sent, verified) VALUES (?, ?, ?, ?, ?)").run(hold.prefix, hold.heldAt, hold.until, hold.sent, hold.verified);
+      }
+      for (const { key, windowMs } of plan.increments) this.addCount(key, windowMs, now, 1);
+      return plan.outcome;
+    })();
+  }
+
+  async releaseSend(request: SendReservation, at: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const { key, windowMs } of reservedCounters(request)) this.addCount(key, windowMs, at, -1);
+    })();
+  }
+
+  async recordVerified(prefix: string, policy: WatchPolicy, now: number): Promise<{ lifted: boolean }> {
+    return this.db.transaction(() => {
+      const { lift } = planVerified(
+        { sent: this.counts(watchSentKey(prefix), policy.windowMs, now), verified: this.counts(watchVerifiedKey(prefix), policy.windowMs, now), hold: this.readHold(prefix) },
+        policy,
+        now,
+      );
+      this.addCount(watchVerifiedKey(prefix), policy.windowMs, now, 1);
+      if (lift) this.sql("DELETE FROM fraud_holds WHERE prefix = ?").run(prefix);
+      return { lifted: lift };
+    })();
+  }
+
+  async listFraudHolds(now: number): Promise<FraudHold[]> {
+    const rows = this.sql("SELECT prefix FROM fraud_holds WHERE until > ? ORDER BY held_at").all(now) as { prefix: string }[];
+    return rows.map((row) => this.readHold(row.prefix)!).filter(Boolean);
+  }
+
+  async clearFraudHold(prefix: string, now: number): Promise<FraudHold | null> {
+    return this.db.transaction((): FraudHold | null => {
+      const hold = this.readHold(prefix);
+      this.sql("DELETE FROM fraud_holds WHERE prefix = ?").run(prefix);
+      if (!hold || hold.until <= now) return null;
+      this.sql("DELETE FROM fraud_counts WHERE key IN (?, ?)").run(watchSentKey(prefix), watchVerifiedKey(prefix));
+      return hold;
+    })();
+  }
+
   // --- upkeep ---
 
   /** A consistent copy of the live database (SQLite's online backup), for operators. */
@@ -389,6 +491,8 @@ export class SqliteStore implements Store {
       this.sql("DELETE FROM cancels WHERE until <= ?").run(now);
       this.sql("DELETE FROM presence WHERE keep_until <= ?").run(now);
       this.sql("DELETE FROM device_sends WHERE at <= ?").run(now - DEVICE_WINDOW_MS);
+      this.sql("DELETE FROM fraud_counts WHERE keep_until <= ?").run(now);
+      this.sql("DELETE FROM fraud_holds WHERE until <= ?").run(now);
     })();
   }
 

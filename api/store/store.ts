@@ -7,6 +7,7 @@
  * node, never both win.
  */
 import type { Job } from "../delivery/job-state.js";
+import type { FraudHold, KeyFraudSettings, ReserveOutcome, SendReservation, WatchPolicy } from "../fraud/fraud-rules.js";
 import type { IssueRejection, OtpPolicy, OtpRecord, VerificationOutcome } from "../otp/rules.js";
 
 /** Sliding window for device send budgets, the way Android counts its own SMS limit. */
@@ -26,6 +27,10 @@ export interface ApiKeyRecord {
   revokedAt?: string;
   /** First characters of the key, to recognise it in a list. */
   prefix: string;
+  /** The fraud guard's per-key quotas and geo permissions (POST /v1/keys); absent = the node's. */
+  quotas?: KeyFraudSettings["quotas"];
+  allowedCountries?: string[];
+  blockedCountries?: string[];
 }
 
 /** A phone registered as a sending device. Its MQTT password is the token; only the digest is kept. */
@@ -176,10 +181,32 @@ export interface PublisherStore {
   deletePublisher(id: string): Promise<boolean>;
 }
 
+/**
+ * The fraud guard's counters and holds (api/fraud/fraud-rules.ts decides; the
+ * store keeps it atomic across nodes). Keys are non-identifying: key ids,
+ * calling-code prefixes, keyed digests of numbers.
+ */
+export interface FraudStore {
+  /**
+   * Atomically (rules.planSend): refuse if the prefix is held or its
+   * conversion collapsed (which holds it), or if any quota is full; otherwise
+   * count the send in every quota and, with `watch.countSend`, in the watch.
+   */
+  reserveSend(request: SendReservation, now: number): Promise<ReserveOutcome>;
+  /** Takes back what `reserveSend(request, at)` counted (the send was refused further on). */
+  releaseSend(request: SendReservation, at: number): Promise<void>;
+  /** Counts a verified code for the prefix; lifts its hold if conversion recovered (rules.planVerified). */
+  recordVerified(prefix: string, policy: WatchPolicy, now: number): Promise<{ lifted: boolean }>;
+  /** Holds in force at `now`. */
+  listFraudHolds(now: number): Promise<FraudHold[]>;
+  /** An operator's clear: removes the hold and starts the prefix's watch afresh. Null when none was in force. */
+  clearFraudHold(prefix: string, now: number): Promise<FraudHold | null>;
+}
+
 export type StoreKind = "memory" | "sqlite" | "redis";
 
 /** Everything otpgate keeps: one object per node, implementing every feature's part. */
-export interface Store extends OtpStore, JobStore, KeyStore, DeviceStore, PublisherStore {
+export interface Store extends OtpStore, JobStore, KeyStore, DeviceStore, PublisherStore, FraudStore {
   readonly kind: StoreKind;
   /** Throws when the backing service cannot be reached. */
   ping(): Promise<void>;

@@ -36,6 +36,22 @@ describe("configuration", () => {
     expect(mixed.ok ? [] : mixed.problems).toEqual([expect.stringMatching(/^PUBLIC_MQTT_URL: must be an mqtts:\/\/ URL/)]);
   });
 
+  it("reads address lists (SEED_KEYLESS_FROM, MQTT_EXEMPT_SOURCES): loopback by default, none, addresses and CIDRs, and names a bad entry", () => {
+    const lists = (env: Record<string, string>) => {
+      const result = loadConfig(env);
+      return result.ok ? [result.config.http.seedKeylessFrom, result.config.mqtt.limits.exemptSources] : result.problems;
+    };
+    expect(lists({})).toEqual([
+      ["127.0.0.0/8", "::1"],
+      ["127.0.0.0/8", "::1"],
+    ]);
+    expect(lists({ SEED_KEYLESS_FROM: "none", MQTT_EXEMPT_SOURCES: "10.0.0.0/8, fd00::/8,192.0.2.7" })).toEqual([[], ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]]);
+    expect(lists({ SEED_KEYLESS_FROM: "10.0.0.0/33", MQTT_EXEMPT_SOURCES: "gateway.local" })).toEqual([
+      expect.stringMatching(/^MQTT_EXEMPT_SOURCES: .*not an address: gateway\.local/),
+      expect.stringMatching(/^SEED_KEYLESS_FROM: .*not an address: 10\.0\.0\.0\/33/),
+    ]);
+  });
+
   it("names every bad variable, one line each, without echoing secrets", () => {
     const result = loadConfig({
       PORT: "eighty",

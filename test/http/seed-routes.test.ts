@@ -1,7 +1,10 @@
 /**
- * The seed-compatible routes: `/send-code` + `/verify-code`, and `/send-otp` +
- * `/verify-otp` answering every outcome in the `{success, data, message, error}`
- * envelope. Same rules as /v1/otp underneath.
+ * The seed-compatible routes with the seeds' own request and reply shapes:
+ * `/send-code` + `/verify-code` (seed 001: `{message, user_id, method}`,
+ * `{success, message, user_id}`, errors with FastAPI's `detail`), and
+ * `/send-otp` + `/verify-otp` (seed 002: every outcome in the `{success, data,
+ * message, error}` envelope, the number as digits without `+`). Same rules as
+ * /v1/otp underneath.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
@@ -19,8 +22,13 @@ function expectSeedEnvelope(json: unknown, success: boolean) {
     success,
     data: success ? expect.anything() : null,
     message: expect.any(String),
-    error: success ? null : expect.any(String),
+    error: success ? expect.anything() : expect.any(String),
   });
+}
+
+/** Seed 001's errors: the envelope plus FastAPI's `detail`. */
+function expectSeed001Error(json: unknown, code: string) {
+  expect(json).toEqual({ error: expect.objectContaining({ code, message: expect.any(String) }), detail: expect.any(String) });
 }
 
 describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)", (storeKind) => {
@@ -68,28 +76,31 @@ describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)",
     it("sends by SMS and verifies by user_id + passcode", async () => {
       const sent = await seed("/send-code", { user_id: "sc-1", method: "sms", phone: "+254 711 000 301" });
       expect(sent.status).toBe(200);
-      expect(sent.json).toEqual({ message: expect.stringContaining("sms"), id: expect.any(String), expiresAt: expect.any(String) });
+      // Seed 001's reply, field for field.
+      expect(sent.json).toEqual({ message: "OTP sent successfully via sms", user_id: "sc-1", method: "sms" });
       const code = await smsCode("+254711000301"); // normalised to E.164 on the way
       expect(JSON.stringify(sent.json)).not.toContain(code);
 
       const wrong = await seed("/verify-code", { user_id: "sc-1", passcode: wrongFor(code) });
-      expect(wrong.status).toBe(200);
-      expect(wrong.json).toEqual({ valid: false, status: "pending", attemptsLeft: 4 });
+      expect(wrong.status).toBe(400);
+      expectSeed001Error(wrong.json, "invalid_code");
       const right = await seed("/verify-code", { user_id: "sc-1", passcode: code });
       expect(right.status).toBe(200);
-      expect(right.json).toEqual({ valid: true, status: "approved", attemptsLeft: 3 });
+      expect(right.json).toEqual({ success: true, message: "OTP verified successfully", user_id: "sc-1" });
       // Accepted once.
-      expect((await seed("/verify-code", { user_id: "sc-1", passcode: code })).json).toMatchObject({ valid: false, status: "approved" });
+      const reused = await seed("/verify-code", { user_id: "sc-1", passcode: code });
+      expect(reused.status).toBe(400);
+      expectSeed001Error(reused.json, "approved");
       // The same OTP as /v1 sees it.
-      expect((await gw.call("GET", `/v1/otp/${sent.json.id}`)).json.status).toBe("approved");
+      expect((await gw.call("POST", "/v1/otp/verify", { userId: "sc-1", code })).json).toMatchObject({ valid: false, status: "approved" });
     });
 
     it("sends by email and verifies", async () => {
       const sent = await seed("/send-code", { user_id: "sc-2", method: "email", email: "seed@example.com" });
       expect(sent.status).toBe(200);
-      expect(sent.json.message).toContain("email");
+      expect(sent.json).toEqual({ message: "OTP sent successfully via email", user_id: "sc-2", method: "email" });
       const code = codeIn((await smtp.waitForMessage((m) => m.to.includes("seed@example.com"))).text);
-      expect((await seed("/verify-code", { user_id: "sc-2", passcode: code })).json).toMatchObject({ valid: true, status: "approved" });
+      expect((await seed("/verify-code", { user_id: "sc-2", passcode: code })).json).toEqual({ success: true, message: "OTP verified successfully", user_id: "sc-2" });
     });
 
     it("refuses a method without its destination, a bad phone and a bad method with 400", async () => {
@@ -102,41 +113,53 @@ describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)",
       ]) {
         const reply = await seed("/send-code", body);
         expect(reply.status, JSON.stringify(body)).toBe(400);
-        expect(reply.json.error).toEqual(expect.objectContaining({ code: "invalid_request", message: expect.any(String) }));
+        expectSeed001Error(reply.json, "invalid_request");
       }
       expect(twilio.received.some((m) => m.to === "+254711000302")).toBe(false);
     });
 
-    it("answers 401 without a key, 404 for an unknown user, 429 in cooldown", async () => {
+    it("takes seed 001's keyless calls from loopback (SEED_KEYLESS_FROM), refuses a wrong key, 400 for an unknown user, 429 in cooldown", async () => {
+      // Seed 001 had no API key: its callers ran it beside their backend, which is what the loopback default allows.
       const noKey = await seed("/send-code", { user_id: "sc-4", method: "sms", phone: "+254711000303" }, null);
-      expect(noKey.status).toBe(401);
-      expect(noKey.json.error.code).toBe("unauthorized");
-      const unknown = await seed("/verify-code", { user_id: "never-sent", passcode: "123456" });
-      expect(unknown.status).toBe(404);
-      expect(unknown.json.error.code).toBe("not_found");
+      expect(noKey.status).toBe(200);
+      const code = await smsCode("+254711000303");
+      expect((await seed("/verify-code", { user_id: "sc-4", passcode: code }, null)).json).toMatchObject({ success: true });
+      // A key that is given must be valid.
+      const badKey = await seed("/send-code", { user_id: "sc-4b", method: "sms", phone: "+254711000304" }, "og_live_not-a-key");
+      expect(badKey.status).toBe(401);
+      expectSeed001Error(badKey.json, "unauthorized");
+      // Keyless is only for seed 001's pair.
+      expect((await seed("/send-otp", { phone: "+254711000304", uid: "sc-4b" }, null)).status).toBe(401);
 
-      expect((await seed("/send-code", { user_id: "sc-4", method: "sms", phone: "+254711000303" })).status).toBe(200);
-      const again = await seed("/send-code", { user_id: "sc-4", method: "sms", phone: "+254711000303" });
+      const unknown = await seed("/verify-code", { user_id: "never-sent", passcode: "123456" });
+      expect(unknown.status).toBe(400);
+      expectSeed001Error(unknown.json, "not_found");
+
+      expect((await seed("/send-code", { user_id: "sc-5", method: "sms", phone: "+254711000305" })).status).toBe(200);
+      const again = await seed("/send-code", { user_id: "sc-5", method: "sms", phone: "+254711000305" });
       expect(again.status).toBe(429);
-      expect(again.json.error.code).toBe("rate_limited");
+      expectSeed001Error(again.json, "rate_limited");
       expect(Number(again.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     });
   });
 
   describe("/send-otp + /verify-otp", () => {
     it("success: sends the code by SMS and verifies it, never echoing the code (even with env)", async () => {
-      const sent = await seed("/send-otp", { phone: "+254711000311", uid: "so-1", env: "development" });
+      // Seed 002's example: the number as a JSON number, country code and no `+`.
+      const sent = await seed("/send-otp", { phone: 254711000311, uid: "so-1", env: "sandbox" });
       expect(sent.status).toBe(200);
-      expectSeedEnvelope(sent.json, true);
-      expect(sent.json).toMatchObject({ success: true, message: "OTP sent", error: null, data: { id: expect.any(String), expiresAt: expect.any(String) } });
+      expect(sent.json).toEqual({ success: true, data: { status: "Sent", number: "254711000311" }, message: "OTP sent successfully", error: null });
       const code = await smsCode("+254711000311");
       expect(JSON.stringify(sent.json)).not.toContain(code);
-      expect(Object.keys(sent.json.data).sort()).toEqual(["expiresAt", "id"]);
 
       const verified = await seed("/verify-otp", { uid: "so-1", code });
       expect(verified.status).toBe(200);
-      expectSeedEnvelope(verified.json, true);
-      expect(verified.json).toEqual({ success: true, data: { valid: true, status: "approved", attemptsLeft: 4 }, message: "OTP verified", error: null });
+      expect(verified.json).toEqual({ success: true, data: { message: "OTP verified successfully", contact_value: "254711000311" }, message: "Verification successful", error: {} });
+      // The same number as digits in a string, and with `+`, are the same number.
+      for (const [phone, uid] of [["254711000317", "so-1b"], ["+254711000318", "so-1c"]] as const) {
+        const reply = await seed("/send-otp", { phone, uid });
+        expect(reply.json, phone).toEqual({ success: true, data: { status: "Sent", number: phone.replace("+", "") }, message: "OTP sent successfully", error: null });
+      }
     });
 
     it("a wrong code → 400 in the envelope, and the right one still works after", async () => {
@@ -148,7 +171,7 @@ describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)",
       expect(wrong.json.error).toBe("invalid_code");
       const right = await seed("/verify-otp", { uid: "so-2", code });
       expect(right.status).toBe(200);
-      expect(right.json.data).toEqual({ valid: true, status: "approved", attemptsLeft: 3 });
+      expect(right.json.data).toEqual({ message: "OTP verified successfully", contact_value: "254711000312" });
       // A second use of the same code is refused in the envelope, naming why.
       const reused = await seed("/verify-otp", { uid: "so-2", code });
       expect(reused.status).toBe(400);
@@ -178,7 +201,7 @@ describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)",
     });
 
     it("a bad phone → 400 in the envelope naming the field", async () => {
-      for (const phone of ["12345", "+999123456789", 254711000315]) {
+      for (const phone of ["12345", "+999123456789", 999123456789, "+254 7", true]) {
         const reply = await seed("/send-otp", { phone, uid: "so-5" });
         expect(reply.status, String(phone)).toBe(400);
         expectSeedEnvelope(reply.json, false);
@@ -203,9 +226,9 @@ describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)",
       expectSeedEnvelope(await response.json(), false);
     });
 
-    it("an unknown uid → 404 in the envelope", async () => {
+    it("an unknown uid → 400 in the envelope (seed 002: wrong, expired or unknown)", async () => {
       const reply = await seed("/verify-otp", { uid: "so-never", code: "123456" });
-      expect(reply.status).toBe(404);
+      expect(reply.status).toBe(400);
       expectSeedEnvelope(reply.json, false);
       expect(reply.json.error).toBe("not_found");
     });
@@ -223,5 +246,26 @@ describe.each(["sqlite", "redis"] as const)("seed-compatible routes (%s store)",
       await smsCode("+254711000316");
       expect(twilio.received.filter((m) => m.to === "+254711000316")).toHaveLength(1);
     });
+  });
+});
+
+describe("seed 001 without a key, when SEED_KEYLESS_FROM does not list the caller", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ store: "memory", env: { SEED_KEYLESS_FROM: "none", FAILOVER_ORDER: "twilio", TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken, TWILIO_FROM: "+15005550006", TWILIO_API_BASE: "http://127.0.0.1:9" } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it("answers 401 in seed 001's error shape", async () => {
+    for (const [route, body] of [
+      ["/send-code", { user_id: "nk-1", method: "sms", phone: "+254711000399" }],
+      ["/verify-code", { user_id: "nk-1", passcode: "123456" }],
+    ] as const) {
+      const response = await fetch(gw.url + route, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect(response.status, route).toBe(401);
+      expectSeed001Error(await response.json(), "unauthorized");
+    }
   });
 });

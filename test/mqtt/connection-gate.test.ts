@@ -23,11 +23,11 @@ afterEach(async () => {
 });
 
 /** A real listening socket feeding a gate; `clock` drives its wait limit. */
-async function gateOn(options: { maxConnecting: number; maxWaitMs?: number; maxQueued?: number }) {
+async function gateOn(options: { maxConnecting: number; maxWaitMs?: number; maxQueued?: number; lifoAfterMs?: number }) {
   const clock = { now: 0 };
   const started: { socket: Socket; done: () => void; order: number }[] = [];
   const gate = new ConnectionGate(
-    { maxConnecting: options.maxConnecting, maxWaitMs: options.maxWaitMs ?? 60_000, maxQueued: options.maxQueued ?? 100, now: () => clock.now },
+    { maxConnecting: options.maxConnecting, maxWaitMs: options.maxWaitMs ?? 60_000, maxQueued: options.maxQueued ?? 100, lifoAfterMs: options.lifoAfterMs, now: () => clock.now },
     (socket, done) => {
       started.push({ socket, done, order: Number(socket.remotePort) });
       // Read it, as the TLS server does with an admitted connection, so a close from the client is seen.
@@ -87,6 +87,35 @@ describe("connection gate", () => {
     expect(started[1]!.order).toBe(fresh.port);
     expect(gate.stats).toEqual({ connecting: 1, queued: 0, shed: 2 });
     expect(first.client.destroyed).toBe(false);
+  });
+
+  it("serves the newest first while the oldest has waited past lifoAfterMs, and in arrival order again once the queue is fresh", async () => {
+    const { gate, started, open, clock, until } = await gateOn({ maxConnecting: 1, maxWaitMs: 10_000, lifoAfterMs: 1000 });
+    await open();
+    await until(() => started.length === 1);
+    const early = [await open(), await open(), await open()];
+    await until(() => gate.stats.queued === 3);
+    // 1.5 s later the oldest has waited past 1 s: overload, newest first.
+    clock.now = 1500;
+    const late = await open();
+    await until(() => gate.stats.queued === 4);
+    started[0]!.done();
+    await until(() => started.length === 2);
+    expect(started[1]!.order).toBe(late.port);
+    started[1]!.done();
+    await until(() => started.length === 3);
+    expect(started[2]!.order).toBe(early[2]!.port);
+    // Nothing was closed: overload changes the order, only maxWaitMs sheds.
+    expect(gate.stats).toEqual({ connecting: 1, queued: 2, shed: 0 });
+    // Much later the two left are stale (closed unserved); newcomers to a fresh queue go in arrival order.
+    clock.now = 20_000;
+    const fresh = [await open(), await open()];
+    await until(() => gate.stats.queued === 4);
+    started[2]!.done();
+    await until(() => started.length === 4);
+    expect(started[3]!.order).toBe(fresh[0]!.port);
+    await Promise.all([early[0]!.closedByServer, early[1]!.closedByServer]);
+    expect(gate.stats).toEqual({ connecting: 1, queued: 1, shed: 2 });
   });
 
   it("closes a newcomer when the queue is full, and every waiting connection on close()", async () => {

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { dueAt, type Job } from "../../api/delivery/job-state.js";
 import { DEFAULT_POLICY, codeDigest, subjectsFor, type OtpPolicy, type OtpRecord } from "../../api/otp/rules.js";
+import type { FraudQuota, SendReservation, WatchPolicy } from "../../api/fraud/fraud-rules.js";
 import type { ApiKeyRecord, Store } from "../../api/store/store.js";
 
 export interface StoreFactory {
@@ -572,6 +573,122 @@ export function storeContract(name: string, factory: StoreFactory): void {
         opened.add(reopened);
         expect((await reopened.findApiKeyByDigest(a.digest))?.revokedAt).toBe("2026-01-01T00:00:00.000Z");
         expect(await reopened.findApiKeyByDigest(b.digest)).toEqual(b);
+      });
+    });
+
+    describe("fraud guard (fraud-rules.ts)", () => {
+      const watchPolicy: WatchPolicy = { windowMs: 3_600_000, minSends: 10, minConversion: 0.2, graceMs: 60_000, holdMs: 600_000 };
+      const quota = (limit: number, windowMs = 60_000): FraudQuota => ({ key: `key:${randomUUID()}:m`, limit, windowMs });
+      /** Whole watch buckets (a minute for an hour's window), so what is inside the grace does not depend on the clock. */
+      const aligned = () => Math.ceil(Date.now() / 60_000) * 60_000;
+      const otpSend = (prefix: string, quotas: FraudQuota[] = []): SendReservation => ({ quotas, watch: { prefix, policy: watchPolicy, countSend: true } });
+      /** `count` OTP sends to the prefix at `at`, each admitted. */
+      const sendMany = async (target: Store, prefix: string, count: number, at: number) => {
+        for (let i = 0; i < count; i++) expect(await target.reserveSend(otpSend(prefix), at)).toEqual({ ok: true });
+      };
+
+      it("counts sends up to a quota, refuses the next with the time until there is room, and counts nothing refused", async () => {
+        const now = Date.now();
+        const q = quota(3);
+        for (let i = 0; i < 3; i++) expect(await store.reserveSend({ quotas: [q] }, now + i * 1000)).toEqual({ ok: true });
+        const refused = await store.reserveSend({ quotas: [q] }, now + 10_000);
+        expect(refused).toMatchObject({ ok: false, reason: "quota", key: q.key, limit: 3 });
+        // The first send leaves the 60 s window about 50 s later.
+        expect(refused.ok === false && refused.reason === "quota" && refused.retryAfterMs).toBeGreaterThan(49_000);
+        expect(refused.ok === false && refused.reason === "quota" && refused.retryAfterMs).toBeLessThanOrEqual(51_000);
+        expect(await store.reserveSend({ quotas: [q] }, now + 62_000)).toEqual({ ok: true });
+      });
+
+      it("refuses at the first full quota and counts none of the others", async () => {
+        const now = Date.now();
+        const [open, full] = [quota(5), quota(1)];
+        expect(await store.reserveSend({ quotas: [full] }, now)).toEqual({ ok: true });
+        expect(await store.reserveSend({ quotas: [open, full] }, now)).toMatchObject({ ok: false, key: full.key });
+        for (let i = 0; i < 5; i++) expect(await store.reserveSend({ quotas: [open] }, now)).toEqual({ ok: true });
+        expect(await store.reserveSend({ quotas: [open] }, now)).toMatchObject({ ok: false, key: open.key });
+      });
+
+      it("admits exactly one of two concurrent reservations against a quota of one, across two nodes", async () => {
+        const other = await factory.sibling(store);
+        if (other !== store) opened.add(other);
+        const now = Date.now();
+        for (let round = 0; round < 5; round++) {
+          const q = quota(1);
+          const results = await Promise.all([store.reserveSend({ quotas: [q] }, now), other.reserveSend({ quotas: [q] }, now)]);
+          expect(results.filter((r) => r.ok)).toHaveLength(1);
+        }
+      });
+
+      it("takes a released send back", async () => {
+        const now = Date.now();
+        const q = quota(1);
+        const request = { quotas: [q] };
+        expect(await store.reserveSend(request, now)).toEqual({ ok: true });
+        await store.releaseSend(request, now);
+        expect(await store.reserveSend(request, now + 1000)).toEqual({ ok: true });
+        expect(await store.reserveSend(request, now + 2000)).toMatchObject({ ok: false, reason: "quota" });
+      });
+
+      it("holds a prefix whose sends go unverified at volume, once the grace has passed, and refuses every send there", async () => {
+        const now = aligned();
+        await sendMany(store, "881", 10, now);
+        // Within the grace the codes may still be typed: nothing is held yet.
+        expect(await store.reserveSend(otpSend("881"), now + 30_000)).toEqual({ ok: true });
+        const tripped = await store.reserveSend(otpSend("881"), now + 120_000);
+        expect(tripped).toMatchObject({ ok: false, reason: "held", prefix: "881", tripped: true, sent: 11, verified: 0 });
+        expect(await store.reserveSend(otpSend("881"), now + 121_000)).toMatchObject({ ok: false, reason: "held", tripped: false });
+        // A plain message (not counted by the watch) is held back too; another prefix is not.
+        expect(await store.reserveSend({ quotas: [], watch: { prefix: "881", policy: watchPolicy, countSend: false } }, now + 122_000)).toMatchObject({ reason: "held" });
+        expect(await store.reserveSend(otpSend("254"), now + 122_000)).toEqual({ ok: true });
+        const holds = await store.listFraudHolds(now + 123_000);
+        expect(holds).toEqual([{ prefix: "881", heldAt: now + 120_000, until: now + 120_000 + watchPolicy.holdMs, sent: 11, verified: 0 }]);
+        const reopened = await reopen(store);
+        opened.add(reopened);
+        expect((await reopened.listFraudHolds(now + 123_000)).map((h) => h.prefix)).toEqual(["881"]);
+      });
+
+      it("does not hold a prefix whose codes are verified", async () => {
+        const now = aligned();
+        for (let i = 0; i < 30; i++) {
+          expect(await store.reserveSend(otpSend("254"), now + i * 10_000)).toEqual({ ok: true });
+          if (i % 4 !== 0) expect(await store.recordVerified("254", watchPolicy, now + i * 10_000 + 5_000)).toEqual({ lifted: false });
+        }
+        expect(await store.listFraudHolds(now + 400_000)).toEqual([]);
+      });
+
+      it("lifts a hold when conversion recovers (late verifies), and lets sends through again", async () => {
+        const now = aligned();
+        await sendMany(store, "1876", 10, now);
+        expect(await store.reserveSend(otpSend("1876"), now + 180_000)).toMatchObject({ reason: "held", tripped: true });
+        expect(await store.recordVerified("1876", watchPolicy, now + 181_000)).toEqual({ lifted: false });
+        expect(await store.recordVerified("1876", watchPolicy, now + 182_000)).toEqual({ lifted: true });
+        expect(await store.listFraudHolds(now + 183_000)).toEqual([]);
+        expect(await store.reserveSend(otpSend("1876"), now + 183_000)).toEqual({ ok: true });
+      });
+
+      it("an operator's clear lifts the hold and starts the watch afresh; a hold also lapses by itself", async () => {
+        const now = aligned();
+        await sendMany(store, "883", 10, now);
+        expect(await store.reserveSend(otpSend("883"), now + 180_000)).toMatchObject({ reason: "held", tripped: true });
+        expect(await store.clearFraudHold("883", now + 181_000)).toMatchObject({ prefix: "883", heldAt: now + 180_000 });
+        expect(await store.clearFraudHold("883", now + 181_000)).toBeNull();
+        expect(await store.clearFraudHold("999", now + 181_000)).toBeNull();
+        expect(await store.reserveSend(otpSend("883"), now + 182_000)).toEqual({ ok: true });
+
+        await sendMany(store, "870", 10, now);
+        expect(await store.reserveSend(otpSend("870"), now + 180_000)).toMatchObject({ reason: "held", tripped: true });
+        const lapsed = now + 180_000 + watchPolicy.holdMs;
+        expect(await store.listFraudHolds(lapsed)).toEqual([]);
+        // The window still shows the collapse, so the next send holds the prefix again.
+        expect(await store.reserveSend(otpSend("870"), lapsed)).toMatchObject({ reason: "held", tripped: true });
+      });
+
+      it("checks a hold before any quota", async () => {
+        const now = aligned();
+        await sendMany(store, "882", 10, now);
+        const full = quota(1);
+        expect(await store.reserveSend({ quotas: [full] }, now)).toEqual({ ok: true });
+        expect(await store.reserveSend(otpSend("882", [full]), now + 180_000)).toMatchObject({ reason: "held" });
       });
     });
 

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ADMIN_KEY } from "./gateway.js";
+import { ADMIN_KEY, FRAUD_VOLUME_CHECKS_OFF } from "./gateway.js";
 import { freePort } from "./ports.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -56,6 +56,7 @@ export async function spawnGateway(options: GatewayProcessOptions): Promise<Gate
     OTP_RESEND_COOLDOWN_SECONDS: "0",
     RATE_LIMIT_PER_IP: "100000",
     RATE_LIMIT_PER_KEY: "100000",
+    ...FRAUD_VOLUME_CHECKS_OFF,
     ...options.env,
   };
   let child: ChildProcess;

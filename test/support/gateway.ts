@@ -14,6 +14,20 @@ import { createGateway, type Gateway, type GatewayOptions } from "../../api/gate
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 
+/**
+ * The fraud guard's volume checks (per-key, per-number and per-prefix quotas,
+ * the conversion watch) off, as the HTTP rate limits are: suites send
+ * thousands of unverified codes to a few +254 numbers from one key. Number
+ * types and geo permissions stay on; test/fraud/ sets its own limits.
+ */
+export const FRAUD_VOLUME_CHECKS_OFF: Record<string, string> = {
+  FRAUD_KEY_MAX_PER_MINUTE: "0",
+  FRAUD_KEY_MAX_PER_DAY: "0",
+  FRAUD_NUMBER_MAX_PER_HOUR: "0",
+  FRAUD_PREFIX_MAX_PER_HOUR: "0",
+  FRAUD_WATCH_MIN_SENDS: "0",
+};
+
 export interface TestGateway {
   url: string;
   /** Ports of the MQTT listeners (TLS, plain loopback). */
@@ -36,6 +50,8 @@ export interface StartOptions {
   dataDir?: string;
   redisKeyPrefix?: string;
   admission?: GatewayOptions["admission"];
+  /** Default: a silent logger; tests that assert on log lines pass their own. */
+  logger?: GatewayOptions["logger"];
 }
 
 export async function startGateway(options: StartOptions = {}): Promise<TestGateway> {
@@ -49,6 +65,7 @@ export async function startGateway(options: StartOptions = {}): Promise<TestGate
     OTP_RESEND_COOLDOWN_SECONDS: "0",
     RATE_LIMIT_PER_IP: "100000",
     RATE_LIMIT_PER_KEY: "100000",
+    ...FRAUD_VOLUME_CHECKS_OFF,
     PROVIDER_TIMEOUT_MS: "2000",
     ...(options.store === "redis" ? { REDIS_URL: inject("redisUrl") } : {}),
     ...(options.store === "memory" ? { STORE: "memory" } : {}),
@@ -58,7 +75,7 @@ export async function startGateway(options: StartOptions = {}): Promise<TestGate
   if (!result.ok) throw new Error(`bad test config: ${result.problems.join("; ")}`);
   const redisKeyPrefix = options.store === "redis" ? (options.redisKeyPrefix ?? `t:${randomUUID()}:`) : undefined;
   const gateway = await createGateway(result.config, {
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     defaultMetrics: false,
     redisKeyPrefix,
     ...(options.admission ? { admission: options.admission } : {}),

@@ -23,6 +23,9 @@ export const keyRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, { 
         scopes: request.body.scopes ?? ["otp", "messages"],
         createdAt: new Date().toISOString(),
         prefix: keyPrefix(key),
+        ...(request.body.quotas ? { quotas: request.body.quotas } : {}),
+        ...(request.body.allowedCountries ? { allowedCountries: request.body.allowedCountries } : {}),
+        ...(request.body.blockedCountries ? { blockedCountries: request.body.blockedCountries } : {}),
       };
       await store.saveApiKey(record);
       return reply.status(201).send({ ...view(record), key });

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { DuplicateMessageError, NoRouteError, OverloadedError, type MessageService } from "../../delivery/message-service.js";
-import { requireScope } from "../auth.js";
+import { callerOf, requireScope } from "../auth.js";
 import { ApiError } from "../errors.js";
+import { fraudErrorToApi } from "../otp-errors.js";
 import { acceptedMessage, errorBody, idParams, messageView, sendMessageBody } from "../schemas.js";
 
 export const messageRoutes: FastifyPluginAsyncZod<{ messages: MessageService }> = async (app, { messages }) => {
@@ -14,17 +15,17 @@ export const messageRoutes: FastifyPluginAsyncZod<{ messages: MessageService }> 
         summary: "Send a plain SMS ({to, body} or {cell, message})",
         tags: ["messages"],
         body: sendMessageBody,
-        response: { 202: acceptedMessage, 400: errorBody, 401: errorBody, 503: errorBody },
+        response: { 202: acceptedMessage, 400: errorBody, 401: errorBody, 403: errorBody, 409: errorBody, 429: errorBody, 503: errorBody },
       },
     },
     async (request, reply) => {
       try {
-        return reply.status(202).send(await messages.send(request.body));
+        return reply.status(202).send(await messages.send(request.body, callerOf(request.principal)));
       } catch (error) {
         if (error instanceof NoRouteError) throw new ApiError(503, "no_route", error.message);
         if (error instanceof OverloadedError) throw new ApiError(503, "overloaded", error.message, 1);
         if (error instanceof DuplicateMessageError) throw new ApiError(409, "conflict", error.message);
-        throw error;
+        fraudErrorToApi(error);
       }
     },
   );

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { OtpService } from "../../otp/otp-service.js";
-import { requireScope } from "../auth.js";
+import { callerOf, requireScope } from "../auth.js";
 import { ApiError } from "../errors.js";
 import { createOtpBody, errorBody, idParams, issuedOtp, otpView, verifyOtpBody, verifyResult } from "../schemas.js";
 import { otpErrorToApi } from "../otp-errors.js";
@@ -15,11 +15,11 @@ export const otpRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app,
         summary: "Send a one-time code by SMS or email",
         tags: ["otp"],
         body: createOtpBody,
-        response: { 202: issuedOtp, 400: errorBody, 401: errorBody, 429: errorBody, 503: errorBody },
+        response: { 202: issuedOtp, 400: errorBody, 401: errorBody, 403: errorBody, 429: errorBody, 503: errorBody },
       },
     },
     async (request, reply) => {
-      const issued = await otp.issue(request.body).catch(otpErrorToApi);
+      const issued = await otp.issue(request.body, callerOf(request.principal)).catch(otpErrorToApi);
       return reply.status(202).send(issued);
     },
   );
