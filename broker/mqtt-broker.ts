@@ -35,6 +35,7 @@ import { RefusalLog, type RefusalLogOptions } from "./refusal-log.js";
 import { fastRetainedLookup } from "./retained-lookup.js";
 import { sealQueuedJobs, type QueuePersistence, type QueuedPacket } from "./sealed-queue.js";
 import { parseTopic, topicFor } from "./topics.js";
+import { endWithError } from "../api/http/errors.js";
 import type { Sealer } from "../api/security/sealing.js";
 
 /** Checks MQTT credentials; returns who the client is, or why it is refused. */
@@ -603,6 +604,11 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     // ws would otherwise buffer frames of up to 100 MB before MQTT sees them.
     const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
     this.webSockets = wss;
+    // ws answers a bad handshake with an HTML page; like every HTTP error here it gets the envelope instead.
+    wss.on("wsClientError", (error: Error, socket: Duplex) => {
+      const status = error.message === "Invalid HTTP method" ? 405 : 400;
+      endWithError(socket, status, "invalid_websocket_handshake", error.message, error.message.includes("Version") ? { "Sec-WebSocket-Version": "13, 8" } : {});
+    });
     http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       // A request line that is not a URL (`GET //[`) must not throw here: an upgrade listener's throw ends the process.
       const url = request.url ?? "/";

@@ -127,14 +127,20 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, 
   if (socket.writableEnded) return;
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   const [status, code, message] = CLIENT_ERRORS[error.code ?? ""] ?? [400, "invalid_request", `malformed HTTP request${error.code ? ` (${error.code})` : ""}`];
-  if (socket.writable && !inFlight?.headersSent) {
-    const body = JSON.stringify({ error: { code, message } } satisfies ErrorBody);
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    // end() lets the reply reach the client before the close; the timer stops a peer that never closes its side.
-    setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
-  } else {
-    socket.destroy();
-  }
+  if (socket.writable && !inFlight?.headersSent) endWithError(socket, status, code, message);
+  else socket.destroy();
+}
+
+/**
+ * Answers on a raw socket (no Fastify reply: a parse error, a refused WebSocket
+ * upgrade) with the envelope, then closes it.
+ */
+export function endWithError(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error: { code, message } } satisfies ErrorBody);
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  );
+  // end() lets the reply reach the client before the close; the timer stops a peer that never closes its side.
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
 }

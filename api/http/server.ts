@@ -26,7 +26,7 @@ import type { OtpService } from "../otp/otp-service.js";
 import { RedisStore } from "../store/redis-store.js";
 import type { Store } from "../store/store.js";
 import { createAuthenticator } from "./auth.js";
-import { answerClientError, ApiError, sendError } from "./errors.js";
+import { answerClientError, ApiError, endWithError, sendError } from "./errors.js";
 import { healthRoutes } from "./routes/health-routes.js";
 import { deviceRoutes } from "./routes/device-routes.js";
 import { fraudRoutes } from "./routes/fraud-routes.js";
@@ -105,9 +105,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
       // not a URL: refused below like any unknown path
     }
     if (webSocketPaths.includes(path)) return;
-    const body = JSON.stringify({ error: { code: "not_found", message: `no WebSocket endpoint at ${path}` } });
-    socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    setTimeout(() => socket.destroy(), 1000).unref();
+    endWithError(socket, 404, "not_found", `no WebSocket endpoint at ${path}`);
   });
 
   app.addHook("onResponse", async (request, reply) => {

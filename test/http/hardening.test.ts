@@ -262,6 +262,16 @@ describe("HTTP hardening", () => {
       rawEnvelope(reply, 404, "not_found");
     });
 
+    it("a bad WebSocket handshake at /mqtt → 400 (405 for a wrong method) in the envelope, not ws's HTML page", async () => {
+      const upgrade = (method: string, key: string, version: string) =>
+        `${method} /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: ${key}\r\n\r\n`;
+      rawEnvelope(await exchange(port, upgrade("GET", "not-a-key", "13")), 400, "invalid_websocket_handshake");
+      const badVersion = await exchange(port, upgrade("GET", "dGhlIHNhbXBsZSBub25jZQ==", "99"));
+      rawEnvelope(badVersion, 400, "invalid_websocket_handshake");
+      expect(badVersion.headers["sec-websocket-version"]).toBe("13, 8");
+      rawEnvelope(await exchange(port, upgrade("POST", "dGhlIHNhbXBsZSBub25jZQ==", "13")), 405, "invalid_websocket_handshake");
+    });
+
     it("an Upgrade whose target is not a URL is refused, and the node keeps serving", async () => {
       // Both upgrade listeners (this server's and the broker's /mqtt) parse the target; a throw there would end the process.
       const reply = await exchange(port, "GET //[ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
