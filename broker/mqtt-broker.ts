@@ -24,6 +24,7 @@ import {
   ackPayload,
   deviceStatusPayload,
   jobPayload,
+  maskSimNumbers,
   parsePayload,
   sendPayload,
   type AckPayload,
@@ -301,6 +302,10 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       // A retained job would be replayed to the phone on every subscribe, and kept (body and number) in the retained store.
       if (topic?.kind === "out" || topic?.kind === "send") packet.retain = false;
       if (principal.kind === "device" && topic?.kind === "ack") return this.takeAck(client, principal.deviceId, packet, done);
+      if (topic?.kind === "device") {
+        const masked = maskSimNumbers(packet.payload as Buffer);
+        if (masked) packet.payload = masked;
+      }
       done(null);
     };
 

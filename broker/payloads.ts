@@ -192,6 +192,33 @@ export const deviceStatusPayload = z
   ])
   .transform(normaliseReportedTime);
 
+/**
+ * A status may name a SIM's own number (the app sends null; other clients may
+ * not). That is a full phone number, and the retained status and the stored
+ * presence would keep it in clear, so it is masked on the way in. Returns the
+ * payload to keep instead, or undefined when there is nothing to mask.
+ */
+export function maskSimNumbers(payload: Buffer): Buffer | undefined {
+  let status: unknown;
+  try {
+    status = JSON.parse(payload.toString("utf8"));
+  } catch {
+    return undefined; // not JSON: refused later as a bad status, kept by nobody
+  }
+  const sims = (status as { sims?: unknown })?.sims;
+  if (!Array.isArray(sims)) return undefined;
+  let masked = false;
+  for (const sim of sims) {
+    const number = (sim as { number?: unknown } | null)?.number;
+    if (typeof number === "string" && number.length > 0) {
+      // The last four digits tell an operator which SIM it is, and nobody whose number it is.
+      (sim as { number: string }).number = number.length <= 4 ? "*".repeat(number.length) : `${"*".repeat(number.length - 4)}${number.slice(-4)}`;
+      masked = true;
+    }
+  }
+  return masked ? Buffer.from(JSON.stringify(status)) : undefined;
+}
+
 /** `sms/send`: routed like `POST /v1/messages`. */
 export const sendPayload = z.object({ id: jobId.optional(), to: z.string().min(3).max(32), body: z.string().min(1).max(MAX_BODY_CHARS) });
 

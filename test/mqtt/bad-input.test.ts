@@ -232,6 +232,29 @@ describe.each(["sqlite", "redis"] as const)("bad input from a device (%s store)"
     expect(back.connected).toBe(true);
   });
 
+  it("a status naming a SIM's own number is kept with the number masked, in presence and in the retained status", async () => {
+    const client = await connectRaw();
+    const number = "+254711000987";
+    await client.publishAsync(`sms/device/${raw.id}`, JSON.stringify({ online: true, battery: 61, sims: [{ slot: 0, carrier: "Safaricom", number }, { slot: 1, number: null }] }), { qos: 1, retain: true });
+    const view = await eventually(async () => {
+      const v = (await gw.call("GET", `/v1/devices/${raw.id}`)).json;
+      return v.presence?.battery === 61 && v;
+    }, 3000, "the status with SIMs");
+    expect(view.presence.sims).toEqual([{ slot: 0, carrier: "Safaricom", number: "*********0987" }, { slot: 1, number: null }]);
+    // What the broker retains for the next subscriber (and its persistence keeps) is the masked status too.
+    const retained = await new Promise<string>((resolve, reject) => {
+      const { persistence } = gw.gateway.broker.aedes as unknown as { persistence: { createRetainedStream(pattern: string): NodeJS.ReadableStream } };
+      const stream = persistence.createRetainedStream(`sms/device/${raw.id}`);
+      let payload = "";
+      stream.on("data", (packet: { payload: Buffer }) => (payload = String(packet.payload)));
+      stream.on("end", () => resolve(payload));
+      stream.on("error", reject);
+    });
+    expect(retained).toContain("*********0987");
+    expect(retained).not.toContain(number);
+    expect(JSON.stringify(view)).not.toContain(number);
+  });
+
   it("a malformed status on sms/device is ignored: presence is unchanged", async () => {
     const client = await connectRaw();
     await client.publishAsync(`sms/device/${raw.id}`, JSON.stringify({ online: true, battery: 55, app: "raw/1" }), { qos: 1, retain: true });
