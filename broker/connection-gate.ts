@@ -35,8 +35,8 @@ export interface ConnectionGateOptions {
 
 /**
  * Far above a healthy wait (a few ms), far below a phone's 10 s attempt timeout. Against arrival
- * order, 10,000 phones at once (bench:phones part d, two A/B runs): 38–41 % fewer CONNACK
- * timeouts, 4–8 % less time to all subscribed, 6–9 % less gateway CPU per phone.
+ * order, 10,000 phones at once (bench:phones part d): about 40 % fewer CONNACK timeouts in two
+ * A/B pairs, but the run-to-run spread is as large (README, Benchmarks).
  */
 export const DEFAULT_LIFO_AFTER_MS = 1_000;
 
