@@ -173,6 +173,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     sealer,
     ...(options.admission ? { admission: options.admission } : {}),
     limits: config.mqtt.limits,
+    trustProxy: config.http.trustProxy,
   });
   broker.on("refused", (what) => metrics.mqttRefusals.inc({ what: what.split(" ")[0] ?? what }));
   broker.on("connectionRefused", (reason) => metrics.mqttConnectionsRefused.inc({ reason }));

@@ -12,6 +12,7 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer } from "node:tls";
+import proxyAddr from "@fastify/proxy-addr";
 import { Aedes, type AedesPublishPacket, type Client } from "aedes";
 import type { FastifyBaseLogger } from "fastify";
 import { Redis } from "ioredis";
@@ -90,6 +91,11 @@ export interface BrokerOptions {
   limits?: Partial<AdmissionLimits>;
   /** Summary logging of refusals (refusal-log.ts); default one line per source a minute. */
   refusalLog?: Partial<RefusalLogOptions>;
+  /**
+   * TRUST_PROXY: the HTTP proxies whose X-Forwarded-For names the client of a WebSocket
+   * connection, so the per-source limits count phones and not the load balancer.
+   */
+  trustProxy?: boolean | string[];
 }
 
 /**
@@ -210,8 +216,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   }
 
   /** Tracks a new connection from accept to close, or refuses it (destroyed unread). */
-  private accept(raw: Socket, transport: string): Connection | undefined {
-    const verdict = this.limiter.accept(raw.remoteAddress);
+  private accept(raw: Socket, transport: string, address: string | undefined = raw.remoteAddress): Connection | undefined {
+    const verdict = this.limiter.accept(address);
     if ("refused" in verdict) {
       raw.destroy();
       this.refuseConnection(verdict.source, verdict.refused, `${transport} connection refused: ${verdict.refused.replace("_", " ")}`);
@@ -619,11 +625,21 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
       const url = request.url ?? "/";
       if (!URL.canParse(url, "http://localhost") || new URL(url, "http://localhost").pathname !== path) return;
       // The same limits as MQTT over TCP: counted from the upgrade, on the socket under the WebSocket.
-      const connection = this.accept(socket as Socket, "WebSocket");
+      const connection = this.accept(socket as Socket, "WebSocket", this.webSocketClient(request));
       if (!connection) return;
       wss.handleUpgrade(request, socket, head, (ws) => this.serve(createWebSocketStream(ws), connection, request));
     });
   }
+
+  /** A WebSocket's client: the peer, or behind a trusted proxy the client X-Forwarded-For names (the same rule as HTTP). */
+  private webSocketClient(request: IncomingMessage): string | undefined {
+    const trust = this.options.trustProxy;
+    if (!trust) return request.socket.remoteAddress;
+    this.trusted ??= trust === true ? () => true : proxyAddr.compile(trust);
+    return proxyAddr(request, this.trusted);
+  }
+
+  private trusted?: (address: string, hop: number) => boolean;
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);

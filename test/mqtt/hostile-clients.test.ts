@@ -466,3 +466,40 @@ describe("silent TLS connections", () => {
     expect(await metricValue(gw, REFUSED, { reason: "tls_handshake_timeout" })).toBeGreaterThanOrEqual(before + 300);
   });
 });
+
+describe("MQTT over WebSocket behind a trusted proxy (TRUST_PROXY)", () => {
+  let gw: TestGateway;
+  let wsUrl: string;
+  const proxy = "127.0.0.60";
+  beforeAll(async () => {
+    gw = await startGateway({
+      store: "memory",
+      env: { TRUST_PROXY: proxy, MQTT_EXEMPT_SOURCES: "none", MQTT_CONNECT_TIMEOUT_MS: "800", MQTT_MAX_UNAUTHENTICATED_PER_SOURCE: "2" },
+    });
+    wsUrl = `${gw.url.replace("http", "ws")}/mqtt`;
+  });
+  afterAll(async () => gw?.close());
+
+  const viaProxy = (from: string, client: string) => () => new WebSocket(wsUrl, "mqtt", { localAddress: from, headers: { "x-forwarded-for": client } });
+
+  it("counts each forwarded client on its own, so phones behind the load balancer do not share one limit", async () => {
+    const before = await metricValue(gw, REFUSED, { reason: "source_limit" });
+    const waiting = [silent(viaProxy(proxy, "198.51.100.1")), silent(viaProxy(proxy, "198.51.100.1"))];
+    await sleep(150);
+    // A third from the same client is over its limit; another client behind the same proxy is not.
+    expect(await silent(viaProxy(proxy, "198.51.100.1"))).toBeLessThan(300);
+    expect(await silent(viaProxy(proxy, "198.51.100.2"))).toBeGreaterThanOrEqual(700);
+    await Promise.all(waiting);
+    expect(await metricValue(gw, REFUSED, { reason: "source_limit" })).toBe(before + 1);
+  });
+
+  it("ignores X-Forwarded-For from a peer that is not a trusted proxy: a spoofed header does not dodge the limit", async () => {
+    const before = await metricValue(gw, REFUSED, { reason: "source_limit" });
+    const stranger = "127.0.0.61";
+    const waiting = [silent(viaProxy(stranger, "198.51.100.7")), silent(viaProxy(stranger, "198.51.100.8"))];
+    await sleep(150);
+    expect(await silent(viaProxy(stranger, "198.51.100.9"))).toBeLessThan(300);
+    await Promise.all(waiting);
+    expect(await metricValue(gw, REFUSED, { reason: "source_limit" })).toBe(before + 1);
+  });
+});
