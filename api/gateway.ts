@@ -171,7 +171,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: logger.child({ component: "broker" }),
     redisUrl: config.redisUrl,
     sealer,
-    ...(options.admission ? { admission: options.admission } : {}),
+    admission: { handshakeTimeoutMs: config.mqtt.tlsHandshakeTimeoutMs, ...options.admission },
     limits: config.mqtt.limits,
     trustProxy: config.http.trustProxy,
   });

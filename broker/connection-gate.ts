@@ -40,6 +40,9 @@ export interface ConnectionGateOptions {
  */
 export const DEFAULT_LIFO_AFTER_MS = 1_000;
 
+/** A TLS handshake not done by then is dropped: Node's default is 120 s, a long hold on an admission slot. */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export interface ConnectionGateStats {
   connecting: number;
   queued: number;

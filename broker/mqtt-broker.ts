@@ -19,7 +19,7 @@ import { Redis } from "ioredis";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { canPublish, canSubscribe, type MqttPrincipal } from "./acl.js";
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits, type Connection } from "./admission.js";
-import { ConnectionGate, type ConnectionGateOptions, type ConnectionGateStats } from "./connection-gate.js";
+import { ConnectionGate, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, type ConnectionGateOptions, type ConnectionGateStats } from "./connection-gate.js";
 import {
   MAX_PAYLOAD_BYTES,
   ackPayload,
@@ -109,8 +109,7 @@ export const DEFAULT_ADMISSION: ConnectionGateOptions & { handshakeTimeoutMs: nu
   maxConnecting: 256,
   maxWaitMs: 5_000,
   maxQueued: 32_768,
-  // A TLS handshake not finished by then is dropped (Node's default is 120 s, a long hold on an admission slot).
-  handshakeTimeoutMs: 10_000,
+  handshakeTimeoutMs: DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
 };
 const LISTEN_BACKLOG = 4096;
 

@@ -7,6 +7,7 @@ import { addressList, isAddressOrCidr } from "./address-list.js";
 import { DEFAULT_FRAUD_SETTINGS, NUMBER_TYPES, isCountryCode, type FraudSettings } from "../fraud/fraud-rules.js";
 import { DEFAULT_POLICY, TTL_SECONDS, type OtpPolicy } from "../otp/rules.js";
 import { DEFAULT_LIMITS, type AdmissionLimits } from "../../broker/admission.js";
+import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from "../../broker/connection-gate.js";
 import { MAX_PACKET_BYTES } from "../../broker/packet-guard.js";
 
 export const ROUTE_NAMES = ["device", "twilio", "africastalking", "email"] as const;
@@ -113,6 +114,7 @@ const envSchema = z
     MQTT_MAX_UNAUTHENTICATED_PER_SOURCE: z.coerce.number().int().min(0).default(DEFAULT_LIMITS.maxUnauthenticatedPerSource),
     MQTT_MAX_CONNECT_BYTES: z.coerce.number().int().min(512).max(MAX_PACKET_BYTES).default(DEFAULT_LIMITS.maxConnectBytes),
     MQTT_CONNECT_TIMEOUT_MS: timeoutMs(DEFAULT_LIMITS.connectTimeoutMs),
+    MQTT_TLS_HANDSHAKE_TIMEOUT_MS: timeoutMs(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS),
     MQTT_LOGIN_BACKOFF_AFTER: positiveInt(DEFAULT_LIMITS.loginBackoffAfter),
     MQTT_LOGIN_BACKOFF_MAX_MS: timeoutMs(DEFAULT_LIMITS.loginBackoffMaxMs),
     MQTT_EXEMPT_SOURCES: addressList(DEFAULT_LIMITS.exemptSources),
@@ -210,7 +212,8 @@ function missingCompanions(env: NodeJS.ProcessEnv): string[] {
 export interface Config {
   http: { port: number; host: string; bodyLimitBytes: number } & HttpHardening;
   /** `publicUrls`: what phones are told to dial, in order (PUBLIC_MQTT_URL); derived from the host when unset. */
-  mqtt: { tlsPort: number; port: number; host: string; publicUrls?: string[]; limits: AdmissionLimits };
+  /** `tlsHandshakeTimeoutMs`: a TLS handshake not done by then is dropped (it holds an admission slot). */
+  mqtt: { tlsPort: number; port: number; host: string; publicUrls?: string[]; limits: AdmissionLimits; tlsHandshakeTimeoutMs: number };
   /** sqlite (default: DATA_DIR/otpgate.db), memory (nothing survives) or redis (REDIS_URL, a cluster). */
   store: "sqlite" | "memory" | "redis";
   redisUrl?: string;
@@ -302,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
           loginBackoffMaxMs: e.MQTT_LOGIN_BACKOFF_MAX_MS,
           exemptSources: e.MQTT_EXEMPT_SOURCES,
         },
+        tlsHandshakeTimeoutMs: e.MQTT_TLS_HANDSHAKE_TIMEOUT_MS,
       },
       store: e.STORE ?? (e.REDIS_URL ? "redis" : "sqlite"),
       redisUrl: e.REDIS_URL,

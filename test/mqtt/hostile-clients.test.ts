@@ -446,7 +446,7 @@ describe("refusals are logged in summary", () => {
 describe("silent TLS connections", () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    gw = await startGateway({ store: "memory", admission: { handshakeTimeoutMs: 500 } });
+    gw = await startGateway({ store: "memory", env: { MQTT_TLS_HANDSHAKE_TIMEOUT_MS: "500" } });
   });
   afterAll(async () => gw?.close());
 
