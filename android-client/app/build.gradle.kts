@@ -43,8 +43,6 @@ dependencies {
     implementation(project(":core"))
     // MQTT 3.1.1 client used directly inside our own foreground service (not the Paho Android Service).
     implementation("org.eclipse.paho:org.eclipse.paho.client.mqttv3:1.2.5")
-    // QR scanning of the provisioning URI.
-    implementation("com.journeyapps:zxing-android-embedded:4.3.0")
-    implementation("androidx.appcompat:appcompat:1.7.0")
-    implementation("androidx.core:core:1.13.1")
+    // Nothing else: the app uses Android's framework APIs only (no AndroidX, no QR library), so
+    // scripts/compile-app.sh can compile it against the framework jar from Maven Central.
 }

@@ -1,15 +1,13 @@
-// The phone's rules in plain Java: no android.* imports, no dependencies, so the
-// same sources compile and run their JUnit tests on any JVM (scripts/jvm-test.sh
-// does it with javac alone).
+// The phone's rules and its network stack in plain Java: no android.* imports and
+// one dependency (Paho, from Maven Central), so the same sources compile and run
+// their JUnit tests on any JVM (scripts/jvm-test.sh does it with javac alone).
 plugins {
     `java-library`
 }
 
-java {
-    toolchain {
-        languageVersion.set(JavaLanguageVersion.of(17))
-    }
-}
+// No java { toolchain { } }: it made Gradle look for a JDK 17 and fail on Android
+// Studio's bundled JDK 21 (no toolchain resolver is configured). `release` below
+// pins the API level instead, with whatever JDK 17+ runs Gradle.
 
 tasks.named<JavaCompile>("compileJava") {
     // The Java 8 API is what Android 8.0 (API 26, the app's minSdk) has; newer JDK
@@ -23,8 +21,12 @@ tasks.named<JavaCompile>("compileTestJava") {
 }
 
 dependencies {
+    // The MQTT client of org.otpgate.core.net; `api` because the app sees its types through PhoneLink.
+    api("org.eclipse.paho:org.eclipse.paho.client.mqttv3:1.2.5")
+    // The core parses payloads with org.json, which Android itself provides: compile against a JVM
+    // build of it (what Debian ships as com.android.json.jar) but never package it with the app.
+    compileOnly("com.vaadin.external.google:android-json:0.0.20131108.vaadin1")
     testImplementation("junit:junit:4.13.2")
-    // Android's own org.json, packaged for the JVM (what Debian ships as com.android.json.jar).
     testImplementation("com.vaadin.external.google:android-json:0.0.20131108.vaadin1")
 }
 
@@ -50,4 +52,6 @@ tasks.named<Test>("test") {
     // The fixtures shared with the TypeScript tests of the repository.
     systemProperty("otpgate.fixtures", rootProject.file("../test/fixtures/mqtt-payloads.json").absolutePath)
     systemProperty("otpgate.certs", testCertsDir.get().asFile.absolutePath)
+    // The *LiveTest classes start the gateway of this repository (node --import tsx api/main.ts).
+    systemProperty("otpgate.repo", rootProject.file("..").absolutePath)
 }

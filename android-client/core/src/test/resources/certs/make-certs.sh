@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: make-certs.sh OUTPUT-DIR
 #
-# Generates the test certificates and keys of PinnedChainVerifierTest,
-# PinnedTlsHandshakeTest and FingerprintsTest into OUTPUT-DIR (created if
+# Generates the test certificates and keys of PinnedTrustManagerTest,
+# PinnedTlsHandshakeTest, FingerprintsTest, PinnedCaTest and PhoneLinkLiveTest into OUTPUT-DIR (created if
 # missing). They are made afresh at test time, into a temporary folder, by
 # scripts/jvm-test.sh and the Gradle test task, and passed to the tests as
 # -Dotpgate.certs=OUTPUT-DIR: no private key is ever part of the repository.
@@ -53,5 +53,5 @@ for name in ca rogue-ca intermediate; do
   openssl x509 -in "$name.pem" -noout -fingerprint -sha256 | sed 's/.*=//' > "$name.fingerprint"
 done
 # Only the keys the TLS handshake test serves with are kept.
-find . -name '*-key.pem' ! -name server-key.pem ! -name rogue-server-key.pem -delete
+find . -name '*-key.pem' ! -name server-key.pem ! -name rogue-server-key.pem ! -name via-intermediate-key.pem ! -name wildcard-key.pem -delete
 rm -f req.csr ext.cnf ./*.srl

@@ -1,19 +1,27 @@
 package org.otpgate.client;
 
+import android.app.AlarmManager;
+import android.app.PendingIntent;
 import android.content.Context;
+import android.content.Intent;
 import android.net.ConnectivityManager;
 import android.net.Network;
+import android.os.Build;
 import android.os.Handler;
 import android.os.HandlerThread;
+import android.os.Looper;
 import android.os.PowerManager;
+import android.os.SystemClock;
 import android.util.Log;
 import java.io.File;
 import java.io.IOException;
 import java.time.LocalDate;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import org.otpgate.client.device.DeviceInfo;
 import org.otpgate.client.mqtt.MqttLink;
+import org.otpgate.client.service.WakeReceiver;
 import org.otpgate.client.sms.AndroidRadio;
 import org.otpgate.client.store.Prefs;
 import org.otpgate.core.Ack;
@@ -31,6 +39,11 @@ import org.otpgate.core.TextStore;
  * ack outbox and the MQTT link, wired to Android. GatewayService keeps the
  * process alive and starts it; SmsResultReceiver feeds it radio results, even
  * in a process started only for that broadcast.
+ *
+ * Threads: all disk, SMS and connection work runs on one background thread
+ * ({@code handler}); the public methods post to it, so activities and
+ * receivers never block the main thread (ANR). Its files are in
+ * device-protected storage (Prefs.storage), readable in direct boot.
  */
 public final class Gateway {
     public enum Connection { NOT_PROVISIONED, STOPPED, CONNECTING, CONNECTED, WAITING_TO_RETRY, REFUSED }
@@ -39,8 +52,11 @@ public final class Gateway {
     private static Gateway instance;
 
     private final Context context;
+    /** Device-protected: the ledger, the ack outbox and Paho's persistence survive a reboot and are there before unlock. */
+    private final File dir;
     private final Prefs prefs;
     private final Handler handler;
+    private final Handler main = new Handler(Looper.getMainLooper());
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
     private final Runnable pump = () -> {
         PhoneEngine engine = engine();
@@ -61,6 +77,7 @@ public final class Gateway {
 
     private Gateway(Context context) {
         this.context = context;
+        this.dir = Prefs.storage(context).getFilesDir();
         this.prefs = new Prefs(context);
         HandlerThread thread = new HandlerThread("otpgate-gateway");
         thread.start();
@@ -75,7 +92,6 @@ public final class Gateway {
     /** The engine, loaded on first use; null when the ledger cannot be read (then nothing is sent). */
     private synchronized PhoneEngine engine() {
         if (engine != null || engineProblem != null) return engine;
-        File dir = context.getFilesDir();
         TextStore ledgerStore = new FileTextStore(new File(dir, "ledger.json"));
         outbox = AckOutbox.open(new FileTextStore(new File(dir, "acks.json")));
         sentToday = prefs.sentToday();
@@ -104,7 +120,20 @@ public final class Gateway {
     }
 
     /** Connects if provisioned; does nothing when already running with the same provisioning. */
-    public synchronized void start() {
+    public void start() {
+        handler.post(this::startNow);
+    }
+
+    public void stop() {
+        handler.post(this::stopNow);
+    }
+
+    /** After a new provisioning or changed settings. */
+    public void restart() {
+        handler.post(this::restartNow);
+    }
+
+    private synchronized void startNow() {
         Provisioning provisioning = prefs.provisioning();
         if (provisioning == null) {
             setConnection(Connection.NOT_PROVISIONED, null);
@@ -118,14 +147,14 @@ public final class Gateway {
         }
         active = provisioning;
         link = new MqttLink(provisioning, prefs.caCertificate(), outbox, new LinkListener(), handler,
-                new File(context.getFilesDir(), "mqtt"), prefs.heartbeatSeconds());
+                new File(dir, "mqtt"), prefs.heartbeatSeconds());
         link.start();
         watchNetwork();
         holdWakeLock(prefs.keepAwake());
         engine.pump();
     }
 
-    public synchronized void stop() {
+    private synchronized void stopNow() {
         if (link != null) link.stop();
         link = null;
         active = null;
@@ -134,23 +163,46 @@ public final class Gateway {
         setConnection(prefs.provisioning() == null ? Connection.NOT_PROVISIONED : Connection.STOPPED, null);
     }
 
-    /** After a new provisioning or changed settings. */
-    public synchronized void restart() {
+    private synchronized void restartNow() {
         boolean running = link != null;
-        stop();
+        stopNow();
         PhoneEngine engine = engine();
         if (engine != null) engine.setMaxPerMinute(prefs.maxPerMinute());
-        if (running) start();
+        if (running) startNow();
     }
 
-    public void onSendResult(String id, int part, int parts, int resultCode) {
-        PhoneEngine engine = engine();
-        if (engine != null) engine.onSendResult(id, part, parts, resultCode);
+    /** From SmsResultReceiver: the ledger write happens here, off the main thread; {@code done} runs after. */
+    public void onSendResult(String id, int part, int parts, int resultCode, Runnable done) {
+        handler.post(() -> {
+            try {
+                PhoneEngine engine = engine();
+                if (engine != null) engine.onSendResult(id, part, parts, resultCode);
+            } finally {
+                done.run();
+            }
+        });
     }
 
-    public void onDeliveryReport(String id, int part, int parts, int tpStatus) {
-        PhoneEngine engine = engine();
-        if (engine != null) engine.onDeliveryReport(id, part, parts, tpStatus);
+    public void onDeliveryReport(String id, int part, int parts, int tpStatus, Runnable done) {
+        handler.post(() -> {
+            try {
+                PhoneEngine engine = engine();
+                if (engine != null) engine.onDeliveryReport(id, part, parts, tpStatus);
+            } finally {
+                done.run();
+            }
+        });
+    }
+
+    /** An alarm fired (WakeReceiver): run the engine's timers, then {@code done}. */
+    public void wake(Runnable done) {
+        handler.post(() -> {
+            try {
+                pump.run();
+            } finally {
+                done.run();
+            }
+        });
     }
 
     public Connection connection() {
@@ -165,13 +217,36 @@ public final class Gateway {
         listeners.remove(listener);
     }
 
-    /** The status screen's text. */
-    public synchronized String describe() {
+    /** What the status screen shows. */
+    public static final class Screen {
+        public final String text;
+        /** The user wants the service running. */
+        public final boolean enabled;
+        public final boolean provisioned;
+
+        Screen(String text, boolean enabled, boolean provisioned) {
+            this.text = text;
+            this.enabled = enabled;
+            this.provisioned = provisioned;
+        }
+    }
+
+    /** The status screen, built on the gateway's thread (it reads files) and handed to the main thread. */
+    public void describe(Consumer<Screen> onMain) {
+        handler.post(() -> {
+            Screen screen = new Screen(describeNow(), prefs.serviceEnabled(), prefs.provisioning() != null);
+            main.post(() -> onMain.accept(screen));
+        });
+    }
+
+    private synchronized String describeNow() {
         StringBuilder out = new StringBuilder();
         Provisioning provisioning = active != null ? active : prefs.provisioning();
         out.append("device      ").append(provisioning == null ? "—" : provisioning.deviceId).append('\n');
         out.append("broker      ").append(provisioning == null ? "—" : provisioning.broker()).append('\n');
         out.append("connection  ").append(connection.name().toLowerCase().replace('_', ' ')).append('\n');
+        String startFailure = prefs.startFailure();
+        if (startFailure != null) out.append("not started ").append(startFailure).append('\n');
         if (connectionError != null) out.append("  why       ").append(connectionError).append('\n');
         PhoneEngine engine = engine();
         if (engine != null) {
@@ -198,9 +273,31 @@ public final class Gateway {
         notifyListeners();
     }
 
+    /**
+     * The engine's next timer (send window, expiry). A Handler's clock stops while
+     * the CPU sleeps, so without the wake lock an alarm wakes the phone for it:
+     * exact when Android allows (the battery-optimisation exemption grants exact
+     * alarms), otherwise inexact. The Handler covers the awake case.
+     */
     private void wakeAt(long at) {
+        long delay = Math.max(0, at - System.currentTimeMillis());
         handler.removeCallbacks(pump);
-        handler.postDelayed(pump, Math.max(0, at - System.currentTimeMillis()));
+        handler.postDelayed(pump, delay);
+        if (wakeLock != null) return;
+        AlarmManager alarms = context.getSystemService(AlarmManager.class);
+        if (alarms == null) return;
+        PendingIntent wake = PendingIntent.getBroadcast(context, 0, new Intent(context, WakeReceiver.class),
+                PendingIntent.FLAG_IMMUTABLE | PendingIntent.FLAG_UPDATE_CURRENT);
+        long when = SystemClock.elapsedRealtime() + delay;
+        try {
+            if (Build.VERSION.SDK_INT < Build.VERSION_CODES.S || alarms.canScheduleExactAlarms()) {
+                alarms.setExactAndAllowWhileIdle(AlarmManager.ELAPSED_REALTIME_WAKEUP, when, wake);
+            } else {
+                alarms.setAndAllowWhileIdle(AlarmManager.ELAPSED_REALTIME_WAKEUP, when, wake);
+            }
+        } catch (SecurityException e) {
+            alarms.setAndAllowWhileIdle(AlarmManager.ELAPSED_REALTIME_WAKEUP, when, wake);
+        }
     }
 
     private void setConnection(Connection state, String error) {
@@ -239,7 +336,14 @@ public final class Gateway {
         }
     }
 
-    /** Reconnect at once when a network appears, rather than after the backoff. */
+    /**
+     * Reconnect at once when the default network changes (Wi-Fi → LTE) or comes
+     * back, rather than after the backoff or a keepalive timeout. The callback
+     * also reports the network in use right after registering; telling that
+     * apart from a change (and never disturbing the attempt start() is making)
+     * is the core's PhoneLink.onNetworkAvailable, tested on the JVM. Network's
+     * toString() is its id.
+     */
     private void watchNetwork() {
         if (networkCallback != null) return;
         ConnectivityManager connectivity = context.getSystemService(ConnectivityManager.class);
@@ -247,10 +351,23 @@ public final class Gateway {
             @Override
             public void onAvailable(Network network) {
                 MqttLink current = link;
-                if (current != null) current.reconnectNow();
+                if (current != null) current.onNetworkAvailable(network.toString());
             }
         };
-        connectivity.registerDefaultNetworkCallback(networkCallback);
+        // Callbacks on the gateway's thread, in order with start() and stop().
+        connectivity.registerDefaultNetworkCallback(networkCallback, handler);
+    }
+
+    /**
+     * The watchdog's periodic wake-up: a link waiting out its backoff may have
+     * slept through its timer (no wake lock), so it tries now. A connected or
+     * connecting link is left alone.
+     */
+    public void nudge() {
+        handler.post(() -> {
+            MqttLink current = link;
+            if (current != null && connection == Connection.WAITING_TO_RETRY) current.reconnectNow();
+        });
     }
 
     private void unwatchNetwork() {

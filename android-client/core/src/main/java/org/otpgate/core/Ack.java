@@ -2,12 +2,14 @@ package org.otpgate.core;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.json.JSONException;
+import org.json.JSONObject;
 
 /**
  * An ack on {@code sms/ack/<id>}: {@code {"id","status","error"?,"at"?}}. The
  * phone sets {@code error} exactly when the status is {@code failed}, always
  * with a stable code (see {@link SmsResultCodes}, {@link JobRules}), and
- * always writes {@code at} as an ISO instant in UTC; reading, it takes an ack
+ * always writes {@code at} as an RFC 3339 instant in UTC; reading, it takes an ack
  * whatever its {@code at} says, as the gateway does.
  */
 public final class Ack {
@@ -49,7 +51,7 @@ public final class Ack {
         out.put("status", status.wire);
         if (error != null) out.put("error", error);
         if (at != null) out.put("at", IsoTime.format(at));
-        return Json.stringify(out);
+        return StrictJson.stringify(out);
     }
 
     /**
@@ -64,27 +66,27 @@ public final class Ack {
         if (size > PayloadRules.MAX_PAYLOAD_BYTES) {
             return Parsed.invalid("ack is " + size + " bytes, over the " + PayloadRules.MAX_PAYLOAD_BYTES + " byte limit");
         }
-        Map<String, Object> value;
+        JSONObject value;
         try {
-            value = Json.asObject(Json.parse(text));
-        } catch (Json.SyntaxException e) {
+            value = StrictJson.parseObject(text);
+        } catch (JSONException e) {
             return Parsed.invalid("ack is not JSON");
         }
         if (value == null) return Parsed.invalid("ack is not a JSON object");
-        String idProblem = PayloadRules.jobIdProblem(value.get("id"));
+        String idProblem = PayloadRules.jobIdProblem(value.opt("id"));
         if (idProblem != null) return Parsed.invalid(idProblem);
-        AckStatus status = AckStatus.fromWire(value.get("status"));
+        AckStatus status = AckStatus.fromWire(value.opt("status"));
         if (status == null) return Parsed.invalid("status must be received, sent, delivered or failed");
-        Long when = IsoTime.readReported(value.get("at"));
-        Object error = value.get("error");
+        Long when = IsoTime.readReported(value.opt("at"));
+        Object error = value.opt("error");
         if (status != AckStatus.FAILED) {
-            if (value.containsKey("error")) return Parsed.invalid("error belongs only to a failed ack");
-            return Parsed.ok(new Ack((String) value.get("id"), status, null, when));
+            if (value.has("error")) return Parsed.invalid("error belongs only to a failed ack");
+            return Parsed.ok(new Ack((String) value.opt("id"), status, null, when));
         }
         if (!(error instanceof String) || ((String) error).isEmpty() || ((String) error).length() > MAX_ERROR_CHARS) {
             return Parsed.invalid("a failed ack needs an error string of 1 to " + MAX_ERROR_CHARS + " characters");
         }
-        return Parsed.ok(new Ack((String) value.get("id"), status, (String) error, when));
+        return Parsed.ok(new Ack((String) value.opt("id"), status, (String) error, when));
     }
 
     /** Identifies this ack in the outbox: a job has at most one ack per status. */

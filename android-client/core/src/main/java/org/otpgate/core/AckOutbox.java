@@ -6,6 +6,9 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
 
 /**
  * Acks waiting for the broker's PUBACK, in the order they were made, kept in a
@@ -35,16 +38,17 @@ public final class AckOutbox {
         AckOutbox outbox = new AckOutbox(store, maxPending);
         try {
             String text = store.read();
-            Map<String, Object> saved = text == null ? null : Json.asObject(Json.parse(text));
-            Object acks = saved == null ? null : saved.get("acks");
-            if (acks instanceof List) {
-                for (Object item : (List<?>) acks) {
+            JSONObject saved = text == null ? null : StrictJson.parseObject(text);
+            Object acks = saved == null ? null : saved.opt("acks");
+            if (acks instanceof JSONArray) {
+                for (int i = 0; i < ((JSONArray) acks).length(); i++) {
+                    Object item = ((JSONArray) acks).opt(i);
                     if (!(item instanceof String)) continue;
                     Parsed<Ack> ack = Ack.parse((String) item);
                     if (ack.isOk()) outbox.pending.put(ack.value().key(), ack.value());
                 }
             }
-        } catch (IOException | Json.SyntaxException e) {
+        } catch (IOException | JSONException e) {
             // Start empty.
         }
         return outbox;
@@ -81,7 +85,7 @@ public final class AckOutbox {
         out.put("version", 1);
         out.put("acks", acks);
         try {
-            store.write(Json.stringify(out));
+            store.write(StrictJson.stringify(out));
             return true;
         } catch (IOException e) {
             return false;

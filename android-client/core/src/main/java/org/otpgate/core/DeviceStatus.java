@@ -4,6 +4,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
 
 /**
  * The retained status on {@code sms/device/<id>}:
@@ -31,7 +34,7 @@ public final class DeviceStatus {
         out.put("sims", simList);
         out.put("app", app.length() > MAX_APP_CHARS ? app.substring(0, MAX_APP_CHARS) : app);
         out.put("at", IsoTime.format(now));
-        return Json.stringify(out);
+        return StrictJson.stringify(out);
     }
 
     /** Published before a clean disconnect, when the will does not fire. */
@@ -39,7 +42,7 @@ public final class DeviceStatus {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("online", false);
         out.put("at", IsoTime.format(now));
-        return Json.stringify(out);
+        return StrictJson.stringify(out);
     }
 
     private static int clamp(int value, int max) {
@@ -61,39 +64,39 @@ public final class DeviceStatus {
         if (size > PayloadRules.MAX_PAYLOAD_BYTES) {
             return Parsed.invalid("status is " + size + " bytes, over the " + PayloadRules.MAX_PAYLOAD_BYTES + " byte limit");
         }
-        Map<String, Object> value;
+        JSONObject value;
         try {
-            value = Json.asObject(Json.parse(text));
-        } catch (Json.SyntaxException e) {
+            value = StrictJson.parseObject(text);
+        } catch (JSONException e) {
             return Parsed.invalid("status is not JSON");
         }
         if (value == null) return Parsed.invalid("status is not a JSON object");
-        Object online = value.get("online");
+        Object online = value.opt("online");
         if (!(online instanceof Boolean)) return Parsed.invalid("online must be true or false");
         if (!(Boolean) online) {
             for (String field : new String[] {"battery", "signal", "sims", "app"}) {
-                if (value.containsKey(field)) return Parsed.invalid("an offline status carries no " + field);
+                if (value.has(field)) return Parsed.invalid("an offline status carries no " + field);
             }
             return Parsed.ok(false);
         }
-        if (value.containsKey("battery") && !wholeNumber(value.get("battery"), 100)) {
+        if (value.has("battery") && !wholeNumber(value.opt("battery"), 100)) {
             return Parsed.invalid("battery must be a whole number 0..100");
         }
-        if (value.containsKey("signal") && !wholeNumber(value.get("signal"), 4)) {
+        if (value.has("signal") && !wholeNumber(value.opt("signal"), 4)) {
             return Parsed.invalid("signal must be a whole number 0..4");
         }
-        Object sims = value.get("sims");
-        if (value.containsKey("sims") && !(sims instanceof List && ((List<?>) sims).size() <= MAX_SIMS)) {
+        Object sims = value.opt("sims");
+        if (value.has("sims") && !(sims instanceof JSONArray && ((JSONArray) sims).length() <= MAX_SIMS)) {
             return Parsed.invalid("sims must be a list of at most " + MAX_SIMS);
         }
-        Object app = value.get("app");
-        if (value.containsKey("app") && !(app instanceof String && ((String) app).length() <= MAX_APP_CHARS)) {
+        Object app = value.opt("app");
+        if (value.has("app") && !(app instanceof String && ((String) app).length() <= MAX_APP_CHARS)) {
             return Parsed.invalid("app must be a string of at most " + MAX_APP_CHARS + " characters");
         }
         return Parsed.ok(true);
     }
 
     private static boolean wholeNumber(Object value, int max) {
-        return Json.isInteger(value) && (Double) value >= 0 && (Double) value <= max;
+        return StrictJson.isWholeNumber(value) && ((Number) value).doubleValue() >= 0 && ((Number) value).doubleValue() <= max;
     }
 }

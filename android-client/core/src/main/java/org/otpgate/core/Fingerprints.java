@@ -19,7 +19,7 @@ public final class Fingerprints {
     /** "ab:cd…", "ABCD…" (colons optional) → "AB:CD:…"; null when it is not 32 bytes of hex. */
     public static String normalize(String input) {
         if (input == null) return null;
-        String hex = JsText.trim(input).replace(":", "").toUpperCase(Locale.ROOT);
+        String hex = input.trim().replace(":", "").toUpperCase(Locale.ROOT);
         if (!SHA256_HEX.matcher(hex).matches()) return null;
         StringBuilder out = new StringBuilder();
         for (int i = 0; i < hex.length(); i += 2) {

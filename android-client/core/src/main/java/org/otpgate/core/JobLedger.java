@@ -5,6 +5,8 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.json.JSONException;
+import org.json.JSONObject;
 
 /**
  * What the phone remembers between messages and restarts: the job ids it has
@@ -110,7 +112,7 @@ public final class JobLedger implements JobRules.Memory {
         out.put("version", 1);
         out.put("handled", handledOut);
         out.put("cancelled", cancelledOut);
-        return Json.stringify(out);
+        return StrictJson.stringify(out);
     }
 
     /**
@@ -118,24 +120,25 @@ public final class JobLedger implements JobRules.Memory {
      * starting empty: an empty ledger would let the phone send old jobs again.
      */
     public static JobLedger fromJson(String text, long now) throws CorruptException {
-        Map<String, Object> snapshot;
+        JSONObject snapshot;
         try {
-            snapshot = Json.asObject(Json.parse(text));
-        } catch (Json.SyntaxException e) {
+            snapshot = StrictJson.parseObject(text);
+        } catch (JSONException e) {
             throw new CorruptException("state is not JSON");
         }
         if (snapshot == null) throw new CorruptException("state is not a JSON object");
-        if (!Double.valueOf(1).equals(snapshot.get("version"))) throw new CorruptException("state has another version than 1");
+        Object version = snapshot.opt("version");
+        if (!(version instanceof Number) || ((Number) version).doubleValue() != 1) throw new CorruptException("state has another version than 1");
         JobLedger ledger = new JobLedger();
-        for (Map.Entry<String, Object> e : members(snapshot.get("handled"))) {
-            Map<String, Object> entry = Json.asObject(e.getValue());
-            AckStatus status = entry == null ? null : AckStatus.fromWire(entry.get("status"));
-            Long expiresAt = entry != null && entry.get("expiresAt") instanceof String ? IsoTime.parse((String) entry.get("expiresAt")) : null;
+        for (Map.Entry<String, Object> e : members(snapshot.opt("handled"))) {
+            JSONObject entry = e.getValue() instanceof JSONObject ? (JSONObject) e.getValue() : null;
+            AckStatus status = entry == null ? null : AckStatus.fromWire(entry.opt("status"));
+            Long expiresAt = entry != null && entry.opt("expiresAt") instanceof String ? IsoTime.parse((String) entry.opt("expiresAt")) : null;
             if (status == null || expiresAt == null) throw new CorruptException("state entry for job " + e.getKey() + " is malformed");
-            Object error = entry.get("error");
+            Object error = entry.opt("error");
             ledger.record(e.getKey(), status, error instanceof String ? (String) error : null, expiresAt);
         }
-        for (Map.Entry<String, Object> e : members(snapshot.get("cancelled"))) {
+        for (Map.Entry<String, Object> e : members(snapshot.opt("cancelled"))) {
             Long at = e.getValue() instanceof String ? IsoTime.parse((String) e.getValue()) : null;
             if (at == null) throw new CorruptException("state cancel for job " + e.getKey() + " is malformed");
             ledger.rememberCancel(e.getKey(), at);
@@ -144,11 +147,17 @@ public final class JobLedger implements JobRules.Memory {
         return ledger;
     }
 
+    /** The members of a snapshot section in their written order (org.json keeps it). */
     private static List<Map.Entry<String, Object>> members(Object value) throws CorruptException {
-        if (value == null) return new ArrayList<>();
-        Map<String, Object> map = Json.asObject(value);
-        if (map == null) throw new CorruptException("state section is not an object");
-        return new ArrayList<>(map.entrySet());
+        List<Map.Entry<String, Object>> out = new ArrayList<>();
+        if (value == null) return out;
+        if (!(value instanceof JSONObject)) throw new CorruptException("state section is not an object");
+        JSONObject section = (JSONObject) value;
+        for (Iterator<String> names = section.keys(); names.hasNext(); ) {
+            String name = names.next();
+            out.add(new java.util.AbstractMap.SimpleEntry<>(name, section.opt(name)));
+        }
+        return out;
     }
 
     public static final class CorruptException extends Exception {

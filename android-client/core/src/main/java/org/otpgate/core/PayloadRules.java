@@ -4,8 +4,9 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.regex.Pattern;
+import org.json.JSONException;
+import org.json.JSONObject;
 
 /**
  * What a payload on {@code sms/out/<id>} means. One set of payload rules serves
@@ -51,21 +52,21 @@ public final class PayloadRules {
     public static Parsed<OutboundMessage> parseOutbound(String text) {
         int size = utf8Length(text);
         if (size > MAX_PAYLOAD_BYTES) return tooBig(size);
-        Map<String, Object> value;
+        JSONObject value;
         try {
-            value = Json.asObject(Json.parse(text));
-        } catch (Json.SyntaxException e) {
+            value = StrictJson.parseObject(text);
+        } catch (JSONException e) {
             return Parsed.invalid("payload is not JSON");
         }
         if (value == null) return Parsed.invalid("payload is not a JSON object");
 
-        String idProblem = jobIdProblem(value.get("id"));
+        String idProblem = jobIdProblem(value.opt("id"));
         if (idProblem != null) return Parsed.invalid(idProblem);
-        String id = (String) value.get("id");
+        String id = (String) value.opt("id");
 
         // cancel:true makes it a cancel whatever else it carries (never sent); any value but true or false is refused.
-        if (value.containsKey("cancel")) {
-            Object cancel = value.get("cancel");
+        if (value.has("cancel")) {
+            Object cancel = value.opt("cancel");
             if (Boolean.TRUE.equals(cancel)) return Parsed.ok(OutboundMessage.cancel(id));
             // cancel:false reads as "not a cancel": the payload must then be a complete job.
             if (!Boolean.FALSE.equals(cancel)) return Parsed.invalid("job " + id + ": cancel must be true");
@@ -74,28 +75,28 @@ public final class PayloadRules {
         return job.isOk() ? Parsed.ok(OutboundMessage.job(job.value())) : Parsed.invalid(job.reason());
     }
 
-    private static Parsed<SmsJob> parseJobFields(String id, Map<String, Object> value) {
-        Object to = value.get("to");
+    private static Parsed<SmsJob> parseJobFields(String id, JSONObject value) {
+        Object to = value.opt("to");
         if (!(to instanceof String) || !E164.matcher((String) to).matches()) {
             return Parsed.invalid("job " + id + ": to must be an E.164 number, e.g. +254700000001");
         }
-        Object body = value.get("body");
+        Object body = value.opt("body");
         if (!(body instanceof String) || ((String) body).isEmpty() || ((String) body).length() > MAX_BODY_CHARS) {
             return Parsed.invalid("job " + id + ": body must be 1 to " + MAX_BODY_CHARS + " characters");
         }
-        Object expiresAtText = value.get("expiresAt");
+        Object expiresAtText = value.opt("expiresAt");
         Long expiresAt = expiresAtText instanceof String ? IsoTime.parse((String) expiresAtText) : null;
         if (expiresAt == null) {
-            return Parsed.invalid("job " + id + ": expiresAt must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z");
+            return Parsed.invalid("job " + id + ": expiresAt must be an RFC 3339 time with seconds and a zone, e.g. 2030-01-01T00:00:00Z");
         }
         Integer sim = null;
-        if (value.containsKey("sim")) {
-            Object slot = value.get("sim");
-            // Absent means the default SIM; null is refused like any other non-number.
-            if (!Json.isInteger(slot) || (Double) slot < 0 || (Double) slot > MAX_SIM_SLOT) {
+        if (value.has("sim")) {
+            Object slot = value.opt("sim");
+            // Absent means the default SIM; null (JSONObject.NULL) is refused like any other non-number.
+            if (!StrictJson.isWholeNumber(slot) || ((Number) slot).doubleValue() < 0 || ((Number) slot).doubleValue() > MAX_SIM_SLOT) {
                 return Parsed.invalid("job " + id + ": sim must be a SIM slot number 0.." + MAX_SIM_SLOT);
             }
-            sim = ((Double) slot).intValue();
+            sim = ((Number) slot).intValue();
         }
         return Parsed.ok(new SmsJob(id, (String) to, (String) body, expiresAt, sim));
     }

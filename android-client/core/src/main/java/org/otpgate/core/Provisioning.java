@@ -1,6 +1,11 @@
 package org.otpgate.core;
 
+import java.io.UnsupportedEncodingException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.URLDecoder;
 import java.util.ArrayList;
+import java.util.Locale;
 import java.util.Collections;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -17,6 +22,13 @@ import java.util.regex.Pattern;
  * parameters are ignored so later versions can add some; another {@code v} is
  * refused; any other repeated parameter is refused rather than guessed. Error
  * messages never repeat the token.
+ *
+ * URIs are read with {@code java.net.URI} (RFC 2396/3986), which is narrower
+ * than the WHATWG parser broker/provisioning.ts uses: a URI the server builds
+ * (URLSearchParams encoding) reads the same on both sides, and hand-written
+ * oddities that only a browser would take (raw spaces or brackets in the
+ * query, a malformed %-escape, credentials spelt "@host") are refused here. A
+ * refused URI only means the phone asks for another one.
  */
 public final class Provisioning {
     public static final String VERSION = "1";
@@ -53,16 +65,20 @@ public final class Provisioning {
     }
 
     public static Provisioning parse(String uri) throws InvalidException {
-        WebUrl url;
+        URI url;
         try {
-            url = WebUrl.parse(JsText.trim(uri));
-        } catch (WebUrl.Failure e) {
+            url = new URI(uri.trim());
+        } catch (URISyntaxException e) {
             throw new InvalidException("not a URI; expected otpgate://provision?v=1&…");
         }
-        if (!url.scheme.equals("otpgate") || !url.host.equals("provision") || !(url.path.isEmpty() || url.path.equals("/"))) {
+        if (url.getScheme() == null) throw new InvalidException("not a URI; expected otpgate://provision?v=1&…");
+        String path = url.getRawPath();
+        // The authority is compared as written: otpgate: hosts are opaque, "PROVISION" is another host.
+        if (!"otpgate".equalsIgnoreCase(url.getScheme()) || !"provision".equals(url.getRawAuthority())
+                || !(path == null || path.isEmpty() || path.equals("/"))) {
             throw new InvalidException("not an otpgate provisioning URI; expected otpgate://provision?v=1&…");
         }
-        List<String[]> params = FormUrlEncoded.parse(url.query == null ? "" : url.query);
+        List<String[]> params = queryParameters(url.getRawQuery());
 
         String version = required(params, "v");
         if (!version.equals(VERSION)) {
@@ -93,6 +109,28 @@ public final class Provisioning {
         return new Provisioning(mqtt, id, token, fingerprint, ca);
     }
 
+    /**
+     * application/x-www-form-urlencoded name/value pairs in order, as URLSearchParams splits
+     * them; URLDecoder turns '+' into a space and %XX into UTF-8, and refuses a broken escape.
+     */
+    private static List<String[]> queryParameters(String rawQuery) throws InvalidException {
+        List<String[]> pairs = new ArrayList<>();
+        if (rawQuery == null) return pairs;
+        for (String sequence : rawQuery.split("&", -1)) {
+            if (sequence.isEmpty()) continue;
+            int eq = sequence.indexOf('=');
+            try {
+                pairs.add(new String[] {
+                    URLDecoder.decode(eq < 0 ? sequence : sequence.substring(0, eq), "UTF-8"),
+                    URLDecoder.decode(eq < 0 ? "" : sequence.substring(eq + 1), "UTF-8"),
+                });
+            } catch (IllegalArgumentException | UnsupportedEncodingException e) {
+                throw new InvalidException("a parameter has a malformed %-escape");
+            }
+        }
+        return pairs;
+    }
+
     /** Every value of {@code name}, in order. */
     private static List<String> all(List<String[]> params, String name) {
         List<String> values = new ArrayList<>();
@@ -115,31 +153,34 @@ public final class Provisioning {
     }
 
     private static void checkMqttUrl(String value) throws InvalidException {
-        WebUrl url;
+        URI url;
         try {
-            url = WebUrl.parse(value);
-        } catch (WebUrl.Failure e) {
+            url = new URI(value);
+        } catch (URISyntaxException e) {
             throw new InvalidException("mqtt is not a URL; expected mqtts://host:port");
         }
-        if (!url.scheme.equals("mqtts")) {
-            throw new InvalidException("mqtt must be an mqtts:// URL (phones reach the broker over TLS), got " + url.scheme + "://");
+        String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("mqtts")) {
+            throw new InvalidException("mqtt must be an mqtts:// URL (phones reach the broker over TLS), got " + scheme + "://");
         }
-        if (url.host.isEmpty()) throw new InvalidException("mqtt URL has no host");
-        if (!url.username.isEmpty() || !url.password.isEmpty()) {
-            throw new InvalidException("mqtt URL must not carry credentials; they go in id and token");
-        }
+        // No host when the authority is not host[:port] (java.net.URI then calls it registry-based).
+        if (url.getHost() == null || url.getHost().isEmpty()) throw new InvalidException("mqtt URL has no host");
+        if (url.getRawUserInfo() != null) throw new InvalidException("mqtt URL must not carry credentials; they go in id and token");
+        if (url.getPort() > 65535) throw new InvalidException("mqtt is not a URL: its port is over 65535");
     }
 
     private static void checkCaUrl(String value) throws InvalidException {
-        WebUrl url;
+        URI url;
         try {
-            url = WebUrl.parse(value);
-        } catch (WebUrl.Failure e) {
+            url = new URI(value);
+        } catch (URISyntaxException e) {
             throw new InvalidException("ca is not a URL; expected an http(s) URL of the CA certificate");
         }
-        if (!url.scheme.equals("http") && !url.scheme.equals("https")) {
-            throw new InvalidException("ca must be an http or https URL, got " + url.scheme + "://");
+        String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            throw new InvalidException("ca must be an http or https URL, got " + scheme + "://");
         }
+        if (url.getHost() == null || url.getHost().isEmpty()) throw new InvalidException("ca is not a URL with a host; expected an http(s) URL of the CA certificate");
     }
 
     /** The first broker: where Paho connects and which name the broker's certificate must carry. */
@@ -155,12 +196,9 @@ public final class Provisioning {
     }
 
     private static BrokerAddress address(String mqttUrl) {
-        try {
-            WebUrl url = WebUrl.parse(mqttUrl);
-            return new BrokerAddress(url.host, url.port.isEmpty() ? BrokerAddress.DEFAULT_TLS_PORT : Integer.parseInt(url.port));
-        } catch (WebUrl.Failure e) {
-            throw new IllegalStateException("checked when parsed", e);
-        }
+        URI url = URI.create(mqttUrl); // checked when parsed
+        // getHost keeps an IPv6 address in brackets, as BrokerAddress wants it.
+        return new BrokerAddress(url.getHost(), url.getPort() < 0 ? BrokerAddress.DEFAULT_TLS_PORT : url.getPort());
     }
 
     @Override

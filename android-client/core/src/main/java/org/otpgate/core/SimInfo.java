@@ -2,6 +2,7 @@ package org.otpgate.core;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.json.JSONObject;
 
 /** One active SIM as the heartbeat reports it (the phone simulator's shape). */
 public final class SimInfo {
@@ -18,7 +19,7 @@ public final class SimInfo {
         out.put("slot", slot);
         out.put("carrier", carrier);
         // The SIM's own number is left out on purpose: it needs READ_PHONE_NUMBERS and statuses are stored and shown.
-        out.put("number", Json.NULL);
+        out.put("number", JSONObject.NULL);
         return out;
     }
 }

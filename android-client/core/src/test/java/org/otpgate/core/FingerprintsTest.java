@@ -17,7 +17,7 @@ public class FingerprintsTest {
         assertEquals(FP, Fingerprints.normalize(FP));
         assertEquals(FP, Fingerprints.normalize(FP.toLowerCase()));
         assertEquals(FP, Fingerprints.normalize(FP.replace(":", "")));
-        assertEquals(FP, Fingerprints.normalize("\u00A0 " + FP + "\n"));
+        assertEquals(FP, Fingerprints.normalize(" \t" + FP + "\n"));
         assertNull(Fingerprints.normalize("AB:CD"));
         assertNull(Fingerprints.normalize(FP + ":00"));
         assertNull(Fingerprints.normalize(FP.replace('A', 'G')));

@@ -11,6 +11,9 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.junit.runners.Parameterized;
@@ -29,9 +32,9 @@ import org.junit.runners.Parameterized.Parameters;
  */
 @RunWith(Parameterized.class)
 public class PayloadFixturesTest {
-    private final Map<String, Object> fixture;
+    private final JSONObject fixture;
 
-    public PayloadFixturesTest(String label, Map<String, Object> fixture) {
+    public PayloadFixturesTest(String label, JSONObject fixture) {
         this.fixture = fixture;
     }
 
@@ -47,26 +50,27 @@ public class PayloadFixturesTest {
     }
 
     @Parameters(name = "{0}")
-    public static Collection<Object[]> fixtures() throws IOException, Json.SyntaxException {
+    public static Collection<Object[]> fixtures() throws IOException, JSONException {
         String text = new String(Files.readAllBytes(fixturesFile().toPath()), StandardCharsets.UTF_8);
         List<Object[]> out = new ArrayList<>();
-        for (Object item : (List<?>) Json.asObject(Json.parse(text)).get("fixtures")) {
-            Map<String, Object> fixture = Json.asObject(item);
-            out.add(new Object[] {fixture.get("kind") + ": " + fixture.get("name"), fixture});
+        JSONArray all = new JSONObject(text).getJSONArray("fixtures");
+        for (int i = 0; i < all.length(); i++) {
+            JSONObject fixture = all.getJSONObject(i);
+            out.add(new Object[] {fixture.opt("kind") + ": " + fixture.opt("name"), fixture});
         }
         if (out.size() < 30) throw new IllegalStateException("only " + out.size() + " fixtures");
         return out;
     }
 
     /** A string payload is the exact text; anything else is sent as JSON.stringify of it. */
-    private static String payload(Map<String, Object> fixture) {
-        Object payload = fixture.get("payload");
-        return payload instanceof String ? (String) payload : Json.stringify(payload);
+    private static String payload(JSONObject fixture) {
+        Object payload = fixture.opt("payload");
+        return payload instanceof String ? (String) payload : payload.toString();
     }
 
-    static boolean accepted(Map<String, Object> fixture) {
+    static boolean accepted(JSONObject fixture) {
         String text = payload(fixture);
-        switch ((String) fixture.get("kind")) {
+        switch (fixture.optString("kind")) {
             case "job": {
                 Parsed<OutboundMessage> parsed = PayloadRules.parseOutbound(text);
                 return parsed.isOk() && parsed.value().kind == OutboundMessage.Kind.JOB;
@@ -87,13 +91,13 @@ public class PayloadFixturesTest {
                     return false;
                 }
             default:
-                throw new IllegalStateException("unknown kind " + fixture.get("kind"));
+                throw new IllegalStateException("unknown kind " + fixture.opt("kind"));
         }
     }
 
     @Test
     public void verdict() {
-        assertEquals(String.valueOf(fixture.get("why")), fixture.get("valid"), accepted(fixture));
+        assertEquals(fixture.optString("why"), fixture.opt("valid"), accepted(fixture));
     }
 
     /**
@@ -102,27 +106,26 @@ public class PayloadFixturesTest {
      * phone only writes) through {@link IsoTime#readReported}, the function Ack.parse uses.
      */
     @Test
-    public void readsAt() throws Json.SyntaxException {
-        if (!fixture.containsKey("readsAt")) return;
-        Object expected = fixture.get("readsAt");
+    public void readsAt() throws JSONException {
+        if (!fixture.has("readsAt")) return;
+        Object expected = fixture.opt("readsAt");
         String text = payload(fixture);
         Long at;
-        if ("ack".equals(fixture.get("kind"))) {
+        if ("ack".equals(fixture.opt("kind"))) {
             at = Ack.parse(text).value().at;
         } else {
-            at = IsoTime.readReported(Json.asObject(Json.parse(text)).get("at"));
+            at = IsoTime.readReported(StrictJson.parseObject(text).opt("at"));
         }
-        assertEquals(String.valueOf(fixture.get("why")), expected == Json.NULL ? null : expected, at == null ? null : IsoTime.format(at));
+        assertEquals(fixture.optString("why"), expected == JSONObject.NULL ? null : expected, at == null ? null : IsoTime.format(at));
     }
 
     /** The core's verdict on every fixture, one JSON line each on stdout. */
-    @SuppressWarnings("unchecked")
-    public static void main(String[] args) throws IOException, Json.SyntaxException {
+    public static void main(String[] args) throws IOException, JSONException {
         for (Object[] row : fixtures()) {
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("fixture", row[0]);
-            line.put("accepted", accepted((Map<String, Object>) row[1]));
-            System.out.println(Json.stringify(line));
+            line.put("accepted", accepted((JSONObject) row[1]));
+            System.out.println(new JSONObject(line).toString());
         }
     }
 }

@@ -10,7 +10,7 @@ import org.junit.runner.JUnitCore;
 import org.junit.runner.Result;
 import org.junit.runner.notification.Failure;
 import org.junit.runner.notification.RunListener;
-import org.otpgate.core.Json;
+import org.json.JSONObject;
 
 /**
  * Runs JUnit 4 test classes and prints one JSON line per test on stdout,
@@ -98,7 +98,7 @@ public final class JsonLinesRunner {
             line.put("test", className + "#" + method);
             line.put("status", status);
             line.put("message", message);
-            out.println(Json.stringify(line));
+            out.println(new JSONObject(line).toString());
             out.flush();
         }
 

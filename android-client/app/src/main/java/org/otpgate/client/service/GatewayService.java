@@ -9,10 +9,6 @@ import android.content.Intent;
 import android.content.pm.ServiceInfo;
 import android.os.Build;
 import android.os.IBinder;
-import android.util.Log;
-import androidx.core.app.NotificationCompat;
-import androidx.core.app.ServiceCompat;
-import androidx.core.content.ContextCompat;
 import org.otpgate.client.Gateway;
 import org.otpgate.client.R;
 import org.otpgate.client.store.Prefs;
@@ -27,24 +23,48 @@ import org.otpgate.client.ui.MainActivity;
  * dataSync at 6 hours a day and forbids starting it from BOOT_COMPLETED, and
  * this service runs all day and must come back after a reboot. remoteMessaging
  * and connectedDevice describe other things. specialUse has neither limit.
+ *
+ * Direct-boot aware (manifest): it starts from LOCKED_BOOT_COMPLETED on a
+ * PIN-locked phone, since everything it reads is in device-protected storage.
  */
 public final class GatewayService extends Service {
     public static final String CHANNEL_ID = "gateway";
     private static final int NOTIFICATION_ID = 1;
-    private static final String TAG = "otpgate";
+
+    /** True between a successful start in the foreground and onDestroy; the watchdog reads it. */
+    private static volatile boolean running;
 
     private final Runnable refresh = this::updateNotification;
     private Gateway gateway;
 
-    /** Remembers that the user wants it running (restored at boot) and starts it. */
-    public static void start(Context context) {
-        new Prefs(context).setServiceEnabled(true);
-        ContextCompat.startForegroundService(context, new Intent(context, GatewayService.class));
+    /**
+     * Remembers that the user wants it running (restored at boot, checked by the
+     * watchdog) and starts it. Returns false, with the reason reported, when
+     * Android refuses the start (e.g. from the background without the
+     * battery-optimisation exemption).
+     */
+    public static boolean start(Context context, String when) {
+        Prefs prefs = new Prefs(context);
+        prefs.setServiceEnabled(true);
+        Watchdog.schedule(context);
+        try {
+            context.startForegroundService(new Intent(context, GatewayService.class));
+            return true;
+        } catch (RuntimeException e) {
+            // ForegroundServiceStartNotAllowedException (API 31+) and SecurityException are both RuntimeExceptions.
+            StartFailures.report(context, when, e);
+            return false;
+        }
     }
 
     public static void stop(Context context) {
         new Prefs(context).setServiceEnabled(false);
+        Watchdog.cancel(context);
         context.stopService(new Intent(context, GatewayService.class));
+    }
+
+    public static boolean isRunning() {
+        return running;
     }
 
     @Override
@@ -56,26 +76,30 @@ public final class GatewayService extends Service {
     @Override
     public int onStartCommand(Intent intent, int flags, int startId) {
         try {
-            int type = Build.VERSION.SDK_INT >= Build.VERSION_CODES.UPSIDE_DOWN_CAKE
-                    ? ServiceInfo.FOREGROUND_SERVICE_TYPE_SPECIAL_USE
-                    : 0;
-            ServiceCompat.startForeground(this, NOTIFICATION_ID, notification(), type);
+            if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.UPSIDE_DOWN_CAKE) {
+                startForeground(NOTIFICATION_ID, notification(), ServiceInfo.FOREGROUND_SERVICE_TYPE_SPECIAL_USE);
+            } else {
+                startForeground(NOTIFICATION_ID, notification());
+            }
         } catch (RuntimeException e) {
             // E.g. ForegroundServiceStartNotAllowedException when restarted from the background
-            // without the battery-optimisation exemption: better stopped than a crash loop.
-            Log.e(TAG, "could not start in the foreground", e);
+            // without the battery-optimisation exemption: stopped and said so, rather than a crash loop.
+            StartFailures.report(this, "in startForeground", e);
             stopSelf();
             return START_NOT_STICKY;
         }
+        running = true;
+        StartFailures.clear(this);
         gateway.removeListener(refresh);
         gateway.addListener(refresh);
         gateway.start();
-        // Restarted by the system if killed, so the phone comes back on its own.
+        // Restarted by the system if killed, so the phone comes back on its own (and the watchdog checks).
         return START_STICKY;
     }
 
     @Override
     public void onDestroy() {
+        running = false;
         gateway.removeListener(refresh);
         gateway.stop();
         super.onDestroy();
@@ -87,21 +111,25 @@ public final class GatewayService extends Service {
     }
 
     private void updateNotification() {
-        getSystemService(NotificationManager.class).notify(NOTIFICATION_ID, notification());
+        NotificationManager manager = getSystemService(NotificationManager.class);
+        if (manager != null && running) manager.notify(NOTIFICATION_ID, notification());
     }
 
     private Notification notification() {
         PendingIntent open = PendingIntent.getActivity(this, 0, new Intent(this, MainActivity.class), PendingIntent.FLAG_IMMUTABLE);
         String state = gateway == null ? "starting" : gateway.connection().name().toLowerCase().replace('_', ' ');
-        return new NotificationCompat.Builder(this, CHANNEL_ID)
+        Notification.Builder builder = new Notification.Builder(this, CHANNEL_ID)
                 .setSmallIcon(R.drawable.ic_notification)
                 .setContentTitle(getString(R.string.app_name))
                 .setContentText("Gateway: " + state)
                 .setContentIntent(open)
                 .setOngoing(true)
                 .setOnlyAlertOnce(true)
-                .setCategory(NotificationCompat.CATEGORY_SERVICE)
-                .setForegroundServiceBehavior(NotificationCompat.FOREGROUND_SERVICE_IMMEDIATE)
-                .build();
+                .setCategory(Notification.CATEGORY_SERVICE);
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) {
+            // Shown at once, not after Android's 10 s grace for short-lived services.
+            builder.setForegroundServiceBehavior(Notification.FOREGROUND_SERVICE_IMMEDIATE);
+        }
+        return builder.build();
     }
 }

@@ -13,6 +13,10 @@ import org.otpgate.client.Gateway;
  * (core SmsResultCodes) and the status report to delivered or not (core
  * DeliveryReports). Works even when the process was restarted in between:
  * the engine rebuilds the job's progress from its ledger.
+ *
+ * onReceive runs on the main thread, and the engine writes its ledger and may
+ * send the next SMS: that work goes to the gateway's thread, and goAsync keeps
+ * the broadcast (and its wake lock) alive until it is done.
  */
 public final class SmsResultReceiver extends BroadcastReceiver {
     @Override
@@ -23,9 +27,13 @@ public final class SmsResultReceiver extends BroadcastReceiver {
         int parts = intent.getIntExtra(AndroidRadio.EXTRA_PARTS, 1);
         Gateway gateway = Gateway.get(context);
         if (AndroidRadio.ACTION_SENT.equals(intent.getAction())) {
-            gateway.onSendResult(id, part, parts, getResultCode());
+            int resultCode = getResultCode();
+            PendingResult pending = goAsync();
+            gateway.onSendResult(id, part, parts, resultCode, pending::finish);
         } else if (AndroidRadio.ACTION_DELIVERED.equals(intent.getAction())) {
-            gateway.onDeliveryReport(id, part, parts, tpStatus(intent, getResultCode()));
+            int status = tpStatus(intent, getResultCode());
+            PendingResult pending = goAsync();
+            gateway.onDeliveryReport(id, part, parts, status, pending::finish);
         }
     }
 

@@ -14,6 +14,12 @@ import org.otpgate.core.SendWindow;
  * provisioning is on disk before the service uses it. The provisioning URI,
  * token included, stays in app-private storage and out of backups
  * (android:allowBackup="false", data_extraction_rules.xml).
+ *
+ * Everything lives in device-protected storage ({@link #storage}), which is
+ * readable right after a reboot, before the owner unlocks a PIN-locked phone:
+ * that is what lets the gateway run in direct boot. The price is that the token
+ * is protected by the device's key rather than the owner's PIN (README).
+ * Reading blocks on disk the first time: call off the main thread.
  */
 public final class Prefs {
     public static final int DEFAULT_HEARTBEAT_SECONDS = 60;
@@ -27,11 +33,18 @@ public final class Prefs {
     private static final String SERVICE_ENABLED = "service_enabled";
     private static final String SENT_DAY = "sent_day";
     private static final String SENT_COUNT = "sent_count";
+    private static final String START_FAILURE = "start_failure";
 
     private final SharedPreferences prefs;
 
     public Prefs(Context context) {
-        prefs = context.getApplicationContext().getSharedPreferences(FILE, Context.MODE_PRIVATE);
+        prefs = storage(context).getSharedPreferences(FILE, Context.MODE_PRIVATE);
+    }
+
+    /** The device-protected storage of the app: the same files before and after the first unlock. */
+    public static Context storage(Context context) {
+        Context app = context.getApplicationContext();
+        return (app != null ? app : context).createDeviceProtectedStorageContext();
     }
 
     /** Null when the phone is not provisioned (or the stored URI no longer parses). */
@@ -88,6 +101,15 @@ public final class Prefs {
 
     public void setServiceEnabled(boolean enabled) {
         prefs.edit().putBoolean(SERVICE_ENABLED, enabled).apply();
+    }
+
+    /** Why the service last failed to start, with when; null after a start that worked. */
+    public String startFailure() {
+        return prefs.getString(START_FAILURE, null);
+    }
+
+    public void setStartFailure(String why) {
+        prefs.edit().putString(START_FAILURE, why).apply();
     }
 
     public DailyCount sentToday() {

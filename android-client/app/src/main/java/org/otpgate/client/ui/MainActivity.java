@@ -1,19 +1,18 @@
 package org.otpgate.client.ui;
 
+import android.app.Activity;
 import android.content.Intent;
 import android.os.Bundle;
 import android.os.Handler;
 import android.os.Looper;
 import android.widget.Button;
 import android.widget.TextView;
-import androidx.appcompat.app.AppCompatActivity;
 import org.otpgate.client.Gateway;
 import org.otpgate.client.R;
 import org.otpgate.client.service.GatewayService;
-import org.otpgate.client.store.Prefs;
 
 /** The status screen: connection, queue, sent today, last error; and the way to the other screens. */
-public final class MainActivity extends AppCompatActivity {
+public final class MainActivity extends Activity {
     private static final long REFRESH_MS = 1_000;
 
     private final Handler main = new Handler(Looper.getMainLooper());
@@ -26,29 +25,33 @@ public final class MainActivity extends AppCompatActivity {
     };
     private TextView status;
     private Button startStop;
-    private Prefs prefs;
+    /** From the last status read on the gateway's thread; the button acts on what the screen shows. */
+    private boolean enabled;
+    private boolean provisioned;
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
         super.onCreate(savedInstanceState);
         setContentView(R.layout.activity_main);
-        prefs = new Prefs(this);
+        EdgeToEdge.apply(this);
         status = findViewById(R.id.status_text);
         startStop = findViewById(R.id.button_start_stop);
         startStop.setOnClickListener(v -> {
-            if (prefs.serviceEnabled()) {
+            if (enabled) {
                 GatewayService.stop(this);
-            } else if (prefs.provisioning() == null) {
+            } else if (!provisioned) {
                 startActivity(new Intent(this, ProvisionActivity.class));
             } else {
-                GatewayService.start(this);
+                GatewayService.start(this, "from the Start button");
             }
             render();
         });
         findViewById(R.id.button_provision).setOnClickListener(v -> startActivity(new Intent(this, ProvisionActivity.class)));
         findViewById(R.id.button_permissions).setOnClickListener(v -> startActivity(new Intent(this, PermissionsActivity.class)));
         findViewById(R.id.button_settings).setOnClickListener(v -> startActivity(new Intent(this, SettingsActivity.class)));
-        if (!PermissionsActivity.allGranted(this)) startActivity(new Intent(this, PermissionsActivity.class));
+        if (savedInstanceState == null && !PermissionsActivity.allGranted(this)) {
+            startActivity(new Intent(this, PermissionsActivity.class));
+        }
     }
 
     @Override
@@ -64,8 +67,12 @@ public final class MainActivity extends AppCompatActivity {
     }
 
     private void render() {
-        // describe() reads files on its first call; small, and the screen needs it anyway.
-        status.setText(Gateway.get(this).describe());
-        startStop.setText(prefs.serviceEnabled() ? R.string.button_stop : R.string.button_start);
+        Gateway.get(this).describe(screen -> {
+            if (isDestroyed()) return;
+            enabled = screen.enabled;
+            provisioned = screen.provisioned;
+            status.setText(screen.text);
+            startStop.setText(enabled ? R.string.button_stop : R.string.button_start);
+        });
     }
 }

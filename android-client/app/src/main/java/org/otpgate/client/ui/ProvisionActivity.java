@@ -1,13 +1,14 @@
 package org.otpgate.client.ui;
 
+import android.app.Activity;
+import android.content.ActivityNotFoundException;
+import android.content.Intent;
 import android.net.Uri;
 import android.os.Bundle;
+import android.view.View;
+import android.widget.Button;
 import android.widget.EditText;
 import android.widget.TextView;
-import androidx.activity.result.ActivityResultLauncher;
-import androidx.appcompat.app.AppCompatActivity;
-import com.journeyapps.barcodescanner.ScanContract;
-import com.journeyapps.barcodescanner.ScanOptions;
 import java.io.IOException;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
@@ -20,38 +21,53 @@ import org.otpgate.client.service.GatewayService;
 import org.otpgate.client.store.Prefs;
 import org.otpgate.core.Pem;
 import org.otpgate.core.Provisioning;
+import org.otpgate.core.ProvisioningReview;
 
 /**
- * Provisioning by QR code (ZXing), by pasting the URI, or by opening an
- * otpgate://provision link. The URI is checked with the same rules as the
- * server's (core Provisioning); the CA named by {@code ca} is fetched and kept
- * only if its fingerprint is the pinned one.
+ * Provisioning by pasting the URI (the sure path), by the phone's camera
+ * opening the otpgate://provision link of the QR code, or by a QR scanner app
+ * that answers ZXing's SCAN intent. However the URI arrives, and a web page can
+ * send one, nothing is applied until the screen has shown the gateway, the
+ * device id and the CA fingerprint (core ProvisioningReview, with a warning
+ * when it replaces the current setup) and the user has tapped to confirm.
+ * The CA named by {@code ca} is then fetched and kept only if its fingerprint
+ * is the pinned one.
  */
-public final class ProvisionActivity extends AppCompatActivity {
+public final class ProvisionActivity extends Activity {
+    private static final int SCAN = 1;
+    /** The action and result extra of ZXing's Barcode Scanner, also answered by other scanner apps. */
+    private static final String SCAN_ACTION = "com.google.zxing.client.android.SCAN";
+    private static final String SCAN_RESULT = "SCAN_RESULT";
+
     private final ExecutorService background = Executors.newSingleThreadExecutor();
-    private final ActivityResultLauncher<ScanOptions> scanner = registerForActivityResult(new ScanContract(), scan -> {
-        if (scan.getContents() != null) use(scan.getContents());
-    });
     private EditText input;
+    private TextView review;
+    private Button confirm;
     private TextView result;
+    /** The URI under review; applied only by a tap on {@link #confirm}. */
+    private String pending;
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
         super.onCreate(savedInstanceState);
         setContentView(R.layout.activity_provision);
+        EdgeToEdge.apply(this);
         input = findViewById(R.id.uri_input);
+        review = findViewById(R.id.provision_review);
+        confirm = findViewById(R.id.button_confirm);
         result = findViewById(R.id.provision_result);
-        findViewById(R.id.button_scan).setOnClickListener(v -> {
-            ScanOptions options = new ScanOptions();
-            options.setDesiredBarcodeFormats(ScanOptions.QR_CODE);
-            options.setPrompt(getString(R.string.scan_prompt));
-            options.setBeepEnabled(false);
-            options.setOrientationLocked(false);
-            scanner.launch(options);
-        });
-        findViewById(R.id.button_use_uri).setOnClickListener(v -> use(input.getText().toString()));
-        Uri link = getIntent().getData();
-        if (link != null) use(link.toString());
+        findViewById(R.id.button_scan).setOnClickListener(v -> scan());
+        findViewById(R.id.button_use_uri).setOnClickListener(v -> review(input.getText().toString()));
+        confirm.setOnClickListener(v -> apply());
+        findViewById(R.id.button_cancel).setOnClickListener(v -> clearReview());
+        reviewLink(getIntent());
+    }
+
+    @Override
+    protected void onNewIntent(Intent intent) {
+        super.onNewIntent(intent);
+        setIntent(intent);
+        reviewLink(intent);
     }
 
     @Override
@@ -60,8 +76,78 @@ public final class ProvisionActivity extends AppCompatActivity {
         super.onDestroy();
     }
 
-    private void use(String uri) {
-        input.setText(uri);
+    private void reviewLink(Intent intent) {
+        Uri link = intent == null ? null : intent.getData();
+        if (link != null) review(link.toString());
+    }
+
+    private void scan() {
+        Intent intent = new Intent(SCAN_ACTION).putExtra("SCAN_MODE", "QR_CODE_MODE");
+        try {
+            startActivityForResult(intent, SCAN);
+        } catch (ActivityNotFoundException e) {
+            result.setText(R.string.no_scanner);
+        }
+    }
+
+    @Override
+    protected void onActivityResult(int requestCode, int resultCode, Intent data) {
+        super.onActivityResult(requestCode, resultCode, data);
+        if (requestCode != SCAN || resultCode != RESULT_OK || data == null) return;
+        String contents = data.getStringExtra(SCAN_RESULT);
+        if (contents != null) review(contents);
+    }
+
+    /** Parses and compares with the current setup off the main thread (Prefs reads a file), then shows the review. */
+    private void review(String uri) {
+        clearReview();
+        final Provisioning proposed;
+        try {
+            proposed = Provisioning.parse(uri);
+        } catch (Provisioning.InvalidException e) {
+            result.setText(getString(R.string.provision_invalid, e.getMessage()));
+            return;
+        }
+        background.execute(() -> {
+            Provisioning current = new Prefs(this).provisioning();
+            ProvisioningReview verdict = ProvisioningReview.of(current, proposed);
+            String text = verdict.text(current);
+            runOnUiThread(() -> show(uri, verdict, text));
+        });
+    }
+
+    private void show(String uri, ProvisioningReview verdict, String text) {
+        if (isFinishing() || isDestroyed()) return;
+        pending = uri;
+        review.setText(text);
+        review.setVisibility(View.VISIBLE);
+        switch (verdict.kind) {
+            case REPLACES:
+                confirm.setText(R.string.button_replace);
+                break;
+            case SAME:
+                confirm.setText(R.string.button_apply_again);
+                break;
+            case FIRST:
+            default:
+                confirm.setText(R.string.button_apply);
+        }
+        confirm.setVisibility(View.VISIBLE);
+        findViewById(R.id.button_cancel).setVisibility(View.VISIBLE);
+        result.setText("");
+    }
+
+    private void clearReview() {
+        pending = null;
+        review.setVisibility(View.GONE);
+        confirm.setVisibility(View.GONE);
+        findViewById(R.id.button_cancel).setVisibility(View.GONE);
+    }
+
+    private void apply() {
+        String uri = pending;
+        if (uri == null) return;
+        clearReview();
         final Provisioning provisioning;
         try {
             provisioning = Provisioning.parse(uri);
@@ -69,7 +155,7 @@ public final class ProvisionActivity extends AppCompatActivity {
             result.setText(getString(R.string.provision_invalid, e.getMessage()));
             return;
         }
-        result.setText("Checking " + provisioning.deviceId + " at " + provisioning.mqttUrl + "…");
+        result.setText(getString(R.string.provision_checking, provisioning.deviceId, provisioning.broker().toString()));
         background.execute(() -> {
             String caPem = null;
             String note = "";
@@ -87,21 +173,21 @@ public final class ProvisionActivity extends AppCompatActivity {
                     note = "\nCould not fetch the CA (" + e.getMessage() + "); the broker must present it in its chain.";
                 }
             }
-            String pem = caPem;
+            boolean saved = new Prefs(this).saveProvisioning(uri, caPem);
             String message = note;
-            runOnUiThread(() -> save(uri, provisioning, pem, message));
+            runOnUiThread(() -> saved(saved, provisioning, message));
         });
     }
 
-    private void save(String uri, Provisioning provisioning, String caPem, String note) {
+    private void saved(boolean saved, Provisioning provisioning, String note) {
         if (isFinishing() || isDestroyed()) return;
-        if (!new Prefs(this).saveProvisioning(uri, caPem)) {
-            result.setText("Could not save the provisioning.");
+        if (!saved) {
+            result.setText(R.string.provision_not_saved);
             return;
         }
         Gateway.get(this).restart();
-        GatewayService.start(this);
-        result.setText("Provisioned as " + provisioning.deviceId + " for " + provisioning.mqttUrl + ", CA pin "
+        GatewayService.start(this, "after provisioning");
+        result.setText("Provisioned as " + provisioning.deviceId + " for " + provisioning.broker() + ", CA pin "
                 + provisioning.caFingerprint + "." + note);
     }
 }

@@ -1,0 +1,522 @@
+package org.otpgate.core.net;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.net.ssl.SSLSocketFactory;
+import org.json.JSONObject;
+import org.junit.After;
+import org.junit.AfterClass;
+import org.junit.BeforeClass;
+import org.junit.Test;
+import org.otpgate.core.DeviceStatus;
+import org.otpgate.core.Fingerprints;
+import org.otpgate.core.Pem;
+import org.otpgate.core.Provisioning;
+
+/**
+ * The core's network stack (PhoneStack: ledger, engine, outbox, PhoneLink on
+ * Paho 1.2.5) against a real gateway process on loopback, the way a phone is
+ * provisioned and used: provisioning URI from POST /v1/devices → CA fetched
+ * from its {@code ca} URL and pinned → TLS → jobs → acks → the OTP verifies.
+ * The radio is a fake that counts every send per job id.
+ */
+public class PhoneLinkLiveTest {
+    private static final long WAIT_MS = 15_000;
+    private static LiveGateway gateway;
+
+    private final List<PhoneStack> phones = new ArrayList<>();
+    private final List<File> dirs = new ArrayList<>();
+    private final FakeRadio radio = new FakeRadio();
+    /** Every job payload the phones saw, by job id: what "arrives once" is asserted on. */
+    private final Map<String, AtomicInteger> arrivals = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> cancels = new ConcurrentHashMap<>();
+    private final List<String> states = new CopyOnWriteArrayList<>();
+    /** The gateway this test talks to: the shared one, or the restart test's own. */
+    private LiveGateway gw = gateway;
+    private final List<AutoCloseable> extra = new ArrayList<>();
+
+    @BeforeClass
+    public static void startGateway() throws Exception {
+        Map<String, String> env = new HashMap<>();
+        // Short enough that the cancel test sees the gateway give up on a job the phone holds back.
+        env.put("DEVICE_ACK_TIMEOUT_MS", "5000");
+        env.put("DEVICE_SENT_TIMEOUT_MS", "3000");
+        gateway = LiveGateway.start(env);
+    }
+
+    @AfterClass
+    public static void stopGateway() throws Exception {
+        if (gateway != null) gateway.close();
+    }
+
+    @After
+    public void stopPhones() throws Exception {
+        for (PhoneStack phone : phones) {
+            try {
+                phone.stop(5_000);
+            } catch (Exception ignored) {
+                // already gone (crashed on purpose)
+            }
+        }
+        radio.close();
+        for (AutoCloseable resource : extra) resource.close();
+        for (File dir : dirs) LiveGateway.deleteTree(dir);
+    }
+
+    // --- the tests ------------------------------------------------------------------
+
+    @Test
+    public void provisionedPhoneSendsAnOtpThatVerifiesAndAcksReceivedSentDelivered() throws Exception {
+        Provisioning provisioning = provision("live-otp");
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        assertEquals(provisioning.caFingerprint, Fingerprints.of(ca));
+        PhoneStack phone = phone(provisioning, ca, newDir(), 20, new PhoneLink.Options());
+        phone.start();
+        // The old app's defect: a network callback asking to reconnect while Paho is still connecting
+        // (32110), then a retry forcing a disconnect (32100). Here both requests meet the attempt under way.
+        phone.link.onNetworkChanged();
+        phone.link.onNetworkAvailable("network-1");
+        awaitReady(phone, provisioning.deviceId);
+
+        // registerDefaultNetworkCallback calls onAvailable at once for the network in use: nothing may happen.
+        int connectsBefore = count(states, "CONNECTING");
+        phone.link.onNetworkAvailable("network-1");
+        phone.link.onNetworkAvailable("network-1");
+        Thread.sleep(300);
+        assertEquals(PhoneLink.State.CONNECTED, phone.link.state());
+        assertEquals("no reconnect for the network already in use", connectsBefore, count(states, "CONNECTING"));
+
+        String otp = requestOtp("+254711000101");
+        String id = awaitJobTo("+254711000101");
+        String code = codeOf(id);
+        awaitDelivery("/v1/otp/" + otp, "delivered");
+        JSONObject verified = gw.post("/v1/otp/verify", new JSONObject().put("id", otp).put("code", code)).json();
+        assertTrue(verified.toString(), verified.getBoolean("valid"));
+        assertEquals("approved", verified.getString("status"));
+        Thread.sleep(300);
+        assertEquals("sends of " + id, 1, radio.sends(id));
+        assertEquals("payloads of " + id, 1, arrivals(id));
+        assertEquals("the outbox is empty once the broker has every ack", 0, phone.outbox.size());
+        assertEquals("one connection, never dropped: " + states, 1, count(states, "CONNECTED"));
+        assertEquals(states.toString(), 0, count(states, "WAITING_TO_RETRY"));
+    }
+
+    @Test
+    public void wrongPinIsRefusedBeforeAnyCredentialLeavesThePhone() throws Exception {
+        Provisioning provisioning = provision("live-wrong-pin");
+        String rogueFp = Fingerprints.normalize(new String(new char[64]).replace('\0', 'a'));
+        // 1. The CA the gateway serves does not have the pinned fingerprint: not kept.
+        try {
+            PinnedCa.fetch(provisioning.caUrl, rogueFp);
+            fail("kept a CA that does not match the pin");
+        } catch (CertificateException expected) {
+            assertTrue(expected.getMessage(), expected.getMessage().contains("pinned"));
+        }
+        // 2. A phone pinned to another CA (the tests' own) refuses the gateway's TLS certificate.
+        X509Certificate otherCa = testCa();
+        Provisioning pinnedElsewhere = Provisioning.parse(
+                uriWith(provisioning, "fp", Fingerprints.of(otherCa)));
+        PhoneStack phone = phone(pinnedElsewhere, otherCa, newDir(), 20, new PhoneLink.Options());
+        phone.start();
+        await(() -> phone.link.state() == PhoneLink.State.REFUSED, "the link to be refused");
+        assertTrue(phone.link.detail(), phone.link.detail().contains("untrusted broker"));
+        // 3. No CA loaded and a pin the broker's chain does not carry: refused too.
+        Provisioning noCa = Provisioning.parse(uriWith(provisioning, "fp", rogueFp));
+        PhoneStack second = phone(noCa, null, newDir(), 20, new PhoneLink.Options());
+        second.start();
+        await(() -> second.link.state() == PhoneLink.State.REFUSED, "the second link to be refused");
+        assertTrue(second.link.detail(), second.link.detail().contains("pinned CA fingerprint"));
+        Thread.sleep(500);
+        assertEquals(0, count(states, "CONNECTED"));
+        assertEquals("nothing was sent", 0, radio.totalSends());
+        assertFalse("the gateway never saw the device", gw.get("/v1/devices/" + provisioning.deviceId).json().getBoolean("online"));
+    }
+
+    @Test
+    public void severalBrokersMoveOnToTheNextWhenOneIsUnreachable() throws Exception {
+        Provisioning provisioning = provision("live-two-brokers");
+        int dead = LiveGateway.freePort(); // nothing listens there
+        String uri = provisioningUri(provisioning).replace("mqtt=", "mqtt=" + enc("mqtts://127.0.0.1:" + dead) + "&mqtt=");
+        Provisioning two = Provisioning.parse(uri);
+        assertEquals(2, two.mqttUrls.size());
+        X509Certificate ca = PinnedCa.fetch(two.caUrl, two.caFingerprint);
+        PhoneStack phone = phone(two, ca, newDir(), 20, new PhoneLink.Options());
+        phone.start();
+        awaitReady(phone, two.deviceId);
+        assertEquals("ssl://127.0.0.1:" + gw.mqttsPort, phone.link.detail());
+        String id = sendMessage("+254711000102", "two brokers");
+        await(() -> radio.sends(id) == 1, "the message to be sent");
+        awaitDelivery("/v1/messages/" + id, "delivered");
+        assertEquals(1, radio.sends(id));
+
+        // Wi-Fi → LTE: the first report is the network in use (nothing happens), the second a real change
+        // (the old socket is replaced at once, with a DISCONNECT, not left to the keepalive).
+        phone.link.onNetworkAvailable("wifi");
+        Thread.sleep(200);
+        assertEquals(states.toString(), 1, count(states, "CONNECTED"));
+        phone.link.onNetworkAvailable("lte");
+        await(() -> count(states, "CONNECTED") == 2, "the link to reconnect on the new network");
+        awaitOnline(two.deviceId);
+        String after = sendMessage("+254711000108", "after the network change");
+        await(() -> radio.sends(after) == 1, "a message after the network change");
+        Thread.sleep(300);
+        assertEquals(1, radio.sends(after));
+        assertEquals(states.toString(), 0, count(states, "WAITING_TO_RETRY"));
+    }
+
+    @Test
+    public void cancelIsHonouredForAJobStillWaitingForTheSendWindow() throws Exception {
+        Provisioning provisioning = provision("live-cancel");
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        // One SMS a minute: the second job waits in the phone's queue, the gateway's sent timeout
+        // (3 s) runs out, it takes the job back with a cancel, and the phone must not send it later.
+        PhoneStack phone = phone(provisioning, ca, newDir(), 1, new PhoneLink.Options());
+        phone.start();
+        awaitReady(phone, provisioning.deviceId);
+        String first = sendMessage("+254711000103", "first");
+        await(() -> radio.sends(first) == 1, "the first message to be sent");
+        String second = sendMessage("+254711000104", "second");
+        await(() -> arrivals(second) >= 1, "the second job to reach the phone");
+        await(() -> cancels(second) >= 1, "the gateway's cancel for the second job");
+        await(() -> "failed".equals(status("/v1/messages/" + second)), "the gateway to give the second job up");
+        await(() -> phone.engine.status().queued == 0, "the phone to drop the cancelled job");
+        String lastError = phone.engine.status().lastError;
+        assertTrue(lastError, lastError.contains("CANCELLED") && lastError.contains(second));
+        Thread.sleep(500);
+        assertEquals("sends of the first job", 1, radio.sends(first));
+        assertEquals("sends of the cancelled job", 0, radio.sends(second));
+    }
+
+    @Test
+    public void aClientRestartWithFilePersistenceNeverSendsAJobTwice() throws Exception {
+        Provisioning provisioning = provision("live-restart");
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        File dir = newDir();
+        // First run: takes the job, hands it to the radio, and dies before the PUBACK leaves the phone
+        // (its sockets are cut inside the message callback), so the broker must deliver the job again.
+        List<Socket> sockets = new CopyOnWriteArrayList<>();
+        PhoneLink.Options cutting = new PhoneLink.Options();
+        cutting.sockets = factory -> new RecordingSockets(factory, sockets);
+        PhoneStack first = phone(provisioning, ca, dir, 20, cutting, payload -> {
+            for (Socket socket : sockets) {
+                try {
+                    socket.close();
+                } catch (IOException ignored) {
+                    // closing is all we want
+                }
+            }
+        });
+        cutting.minBackoffMs = 10_000; // no reconnect of its own before the "crash" below
+        cutting.maxBackoffMs = 10_000;
+        radio.reporting = false;
+        first.start();
+        awaitReady(first, provisioning.deviceId);
+        requestOtp("+254711000105");
+        String id = awaitJobTo("+254711000105");
+        assertEquals(1, radio.sends(id));
+        first.crash(5_000);
+        phones.remove(first);
+
+        // Second run: same folder (ledger, outbox, Paho's file persistence), results reported again.
+        radio.reporting = true;
+        int before = arrivals(id);
+        PhoneStack second = phone(provisioning, ca, dir, 20, new PhoneLink.Options());
+        second.start();
+        await(() -> arrivals(id) > before, "the broker to deliver the unacknowledged job again");
+        assertEquals("payloads of " + id + ": the first delivery and the redelivery", 2, arrivals(id));
+        Thread.sleep(800);
+        assertEquals("sends of " + id + " across both runs", 1, radio.sends(id));
+        // The restarted phone still works: a new job goes out once.
+        String next = sendMessage("+254711000106", "after the restart");
+        await(() -> radio.sends(next) == 1, "a new job after the restart");
+        awaitDelivery("/v1/messages/" + next, "delivered");
+        assertEquals(1, radio.sends(next));
+        assertEquals(1, radio.sends(id));
+    }
+
+    /**
+     * Against a gateway on Redis: its broker's sessions and offline queues live in Redis, so they outlive
+     * the process. (On SQLite alone the broker keeps sessions in memory: a job routed while a phone is
+     * reconnecting to a restarted gateway is not queued and waits for DEVICE_ACK_TIMEOUT_MS.)
+     */
+    @Test
+    public void brokerRestartReconnectsAndTheQueuedJobArrivesOnce() throws Exception {
+        LiveRedis redis = LiveRedis.start();
+        extra.add(redis);
+        Map<String, String> env = new HashMap<>();
+        env.put("STORE", "redis");
+        env.put("REDIS_URL", redis.url());
+        env.put("DEVICE_ACK_TIMEOUT_MS", "10000");
+        LiveGateway onRedis = LiveGateway.start(env);
+        extra.add(0, onRedis); // closed before Redis
+        gw = onRedis;
+        Provisioning provisioning = provision("live-broker-restart");
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        PhoneStack phone = phone(provisioning, ca, newDir(), 20, new PhoneLink.Options());
+        phone.start();
+        awaitReady(phone, provisioning.deviceId);
+        System.err.println(System.currentTimeMillis() + " restarting the gateway");
+        gw.restart(); // SIGKILL, then the same DATA_DIR, ports and Redis
+        System.err.println(System.currentTimeMillis() + " gateway ready");
+        // Requested at once: the phone is still waiting out its backoff, so the job waits in its session.
+        String otp = requestOtp("+254711000107");
+        System.err.println(System.currentTimeMillis() + " requested OTP " + otp + " while the link is " + phone.link.state());
+        String id = awaitJobTo("+254711000107");
+        String code = codeOf(id);
+        // The queued job comes right after the CONNACK, before the SUBACK that completes the reconnect.
+        await(() -> count(states, "CONNECTED") >= 2, "the link to report the reconnection");
+        JSONObject verified = gw.post("/v1/otp/verify", new JSONObject().put("id", otp).put("code", code)).json();
+        assertTrue(verified.toString(), verified.getBoolean("valid"));
+        awaitDelivery("/v1/otp/" + otp, "delivered");
+        Thread.sleep(500);
+        assertEquals("sends of " + id, 1, radio.sends(id));
+        assertEquals("payloads of " + id, 1, arrivals(id));
+    }
+
+    // --- helpers --------------------------------------------------------------------
+
+    private Provisioning provision(String name) throws Exception {
+        LiveGateway.Reply created = gw.post("/v1/devices", new JSONObject().put("name", name));
+        assertEquals(created.body, 201, created.status);
+        return Provisioning.parse(created.json().getString("provisioning"));
+    }
+
+    private PhoneStack phone(Provisioning provisioning, X509Certificate ca, File dir, int maxPerMinute, PhoneLink.Options options)
+            throws Exception {
+        return phone(provisioning, ca, dir, maxPerMinute, options, payload -> { });
+    }
+
+    /** {@code extra} runs on Paho's thread after the engine took the payload, before the PUBACK. */
+    private PhoneStack phone(Provisioning provisioning, X509Certificate ca, File dir, int maxPerMinute, PhoneLink.Options options,
+                             java.util.function.Consumer<byte[]> extra) throws Exception {
+        options.minBackoffMs = 200;
+        options.maxBackoffMs = 1_000;
+        options.refusedRetryMs = 5_000;
+        options.connectTimeoutSeconds = 5;
+        options.log = line -> System.err.println("phone " + provisioning.deviceId + ": " + line);
+        PhoneStack phone = PhoneStack.open(dir, provisioning, ca, radio,
+                () -> DeviceStatus.online(90, 3, Collections.emptyList(), "otpgate live test", System.currentTimeMillis()),
+                options, maxPerMinute, (state, detail) -> {
+                    states.add(state.name());
+                    System.err.println(System.currentTimeMillis() + " phone " + provisioning.deviceId + ": " + state + " " + detail);
+                },
+                line -> System.err.println("engine " + provisioning.deviceId + ": " + line));
+        phone.afterPayload = payload -> {
+            countArrival(payload);
+            extra.accept(payload);
+        };
+        radio.engine = phone.engine;
+        phones.add(phone);
+        return phone;
+    }
+
+    private File newDir() throws IOException {
+        File dir = Files.createTempDirectory("otpgate-phone-").toFile();
+        dirs.add(dir);
+        return dir;
+    }
+
+    private int arrivals(String id) {
+        AtomicInteger count = arrivals.get(id);
+        return count == null ? 0 : count.get();
+    }
+
+    private static final Pattern ID = Pattern.compile("\"id\"\\s*:\\s*\"([^\"]+)\"");
+
+    /** Every payload any phone receives, counted by job id: jobs in {@code arrivals}, cancels in {@code cancels}. */
+    void countArrival(byte[] payload) {
+        String text = new String(payload, StandardCharsets.UTF_8);
+        Matcher m = ID.matcher(text);
+        if (!m.find()) return;
+        Map<String, AtomicInteger> counts = text.contains("\"cancel\":true") ? cancels : arrivals;
+        counts.computeIfAbsent(m.group(1), k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    private int cancels(String id) {
+        AtomicInteger count = cancels.get(id);
+        return count == null ? 0 : count.get();
+    }
+
+    private String requestOtp(String to) throws Exception {
+        LiveGateway.Reply reply = gw.post("/v1/otp", new JSONObject().put("to", to).put("channel", "sms"));
+        assertEquals(reply.body, 202, reply.status);
+        return reply.json().getString("id");
+    }
+
+    private String sendMessage(String to, String body) throws Exception {
+        LiveGateway.Reply reply = gw.post("/v1/messages", new JSONObject().put("to", to).put("body", body));
+        assertEquals(reply.body, 202, reply.status);
+        return reply.json().getString("id");
+    }
+
+    /** The id of the job the phone sent to {@code to} (an OTP's job id is not the OTP's id). */
+    private String awaitJobTo(String to) throws Exception {
+        await(() -> radio.jobSentTo(to) != null, "the phone to send a job to " + to);
+        return radio.jobSentTo(to);
+    }
+
+    private String codeOf(String jobId) {
+        String body = radio.body(jobId);
+        assertNotNull(body);
+        Matcher digits = Pattern.compile("\\b(\\d{4,10})\\b").matcher(body);
+        assertTrue("no code in the SMS", digits.find());
+        return digits.group(1);
+    }
+
+    private String status(String path) {
+        try {
+            return gw.get(path).json().optString("status");
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private void awaitDelivery(String path, String state) throws Exception {
+        await(() -> {
+            try {
+                JSONObject view = gw.get(path).json();
+                return view.toString().contains("\"" + state + "\"");
+            } catch (IOException e) {
+                return false;
+            }
+        }, path + " to reach " + state);
+    }
+
+    /**
+     * The link subscribed and announced itself, and the gateway shows the device online. The gateway's
+     * "online" alone comes at CONNECT, before the SUBSCRIBE: a job routed in between is lost.
+     */
+    private void awaitReady(PhoneStack phone, String deviceId) throws Exception {
+        await(() -> phone.link.state() == PhoneLink.State.CONNECTED, "the link to be connected and subscribed");
+        awaitOnline(deviceId);
+    }
+
+    private void awaitOnline(String deviceId) throws Exception {
+        await(() -> {
+            try {
+                return gw.get("/v1/devices/" + deviceId).json().optBoolean("online");
+            } catch (IOException e) {
+                return false;
+            }
+        }, "device " + deviceId + " to be online");
+    }
+
+    private void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + WAIT_MS;
+        while (!condition.getAsBoolean()) {
+            if (System.currentTimeMillis() > deadline) {
+                fail("timed out after " + WAIT_MS + " ms waiting for " + what + "\ngateway output:\n" + gw.output());
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    private static int count(List<String> list, String value) {
+        int n = 0;
+        for (String item : list) if (item.equals(value)) n++;
+        return n;
+    }
+
+    private static String enc(String value) throws Exception {
+        return java.net.URLEncoder.encode(value, "UTF-8");
+    }
+
+    private static String provisioningUri(Provisioning p) throws Exception {
+        StringBuilder uri = new StringBuilder("otpgate://provision?v=1");
+        for (String url : p.mqttUrls) uri.append("&mqtt=").append(enc(url));
+        uri.append("&id=").append(enc(p.deviceId)).append("&token=").append(enc(p.token)).append("&fp=").append(enc(p.caFingerprint));
+        if (p.caUrl != null) uri.append("&ca=").append(enc(p.caUrl));
+        return uri.toString();
+    }
+
+    private static String uriWith(Provisioning p, String name, String value) throws Exception {
+        return provisioningUri(p).replaceAll("&" + name + "=[^&]*", "&" + name + "=" + enc(value));
+    }
+
+    /** The CA of the unit tests (make-certs.sh), which did not sign the gateway's certificate. */
+    private static X509Certificate testCa() throws Exception {
+        String dir = System.getProperty("otpgate.certs");
+        assertNotNull("-Dotpgate.certs is not set", dir);
+        String pem = new String(Files.readAllBytes(new File(dir, "ca.pem").toPath()), StandardCharsets.UTF_8);
+        return Pem.certificates(pem).get(0);
+    }
+
+    /** Paho's socket factory, recording the sockets it makes so a test can cut them as a dying process would. */
+    static final class RecordingSockets extends SSLSocketFactory {
+        private final SSLSocketFactory inner;
+        private final List<Socket> made;
+
+        RecordingSockets(SSLSocketFactory inner, List<Socket> made) {
+            this.inner = inner;
+            this.made = made;
+        }
+
+        private Socket keep(Socket socket) {
+            made.add(socket);
+            return socket;
+        }
+
+        @Override
+        public Socket createSocket() throws IOException {
+            return keep(inner.createSocket());
+        }
+
+        @Override
+        public Socket createSocket(Socket s, String host, int port, boolean autoClose) throws IOException {
+            return keep(inner.createSocket(s, host, port, autoClose));
+        }
+
+        @Override
+        public Socket createSocket(String host, int port) throws IOException {
+            return keep(inner.createSocket(host, port));
+        }
+
+        @Override
+        public Socket createSocket(String host, int port, InetAddress localHost, int localPort) throws IOException {
+            return keep(inner.createSocket(host, port, localHost, localPort));
+        }
+
+        @Override
+        public Socket createSocket(InetAddress host, int port) throws IOException {
+            return keep(inner.createSocket(host, port));
+        }
+
+        @Override
+        public Socket createSocket(InetAddress address, int port, InetAddress localAddress, int localPort) throws IOException {
+            return keep(inner.createSocket(address, port, localAddress, localPort));
+        }
+
+        @Override
+        public String[] getDefaultCipherSuites() {
+            return inner.getDefaultCipherSuites();
+        }
+
+        @Override
+        public String[] getSupportedCipherSuites() {
+            return inner.getSupportedCipherSuites();
+        }
+    }
+}
