@@ -5,7 +5,7 @@
  * These are THE payload rules. The phone simulator (tools/phone-simulator/
  * job-rules.ts, which reads payloads with these schemas and parsePayload)
  * and the Android core (android-client/core: PayloadRules, Ack, DeviceStatus,
- * IsoTime) apply the same ones, and the shared fixtures of
+ * IsoTime, StrictJson) apply the same ones, and the shared fixtures of
  * test/fixtures/mqtt-payloads.json hold all three to one verdict per payload
  * (test/android/payload-fixtures.test.ts). Change a rule here and the
  * fixtures, the simulator and the Java core change with it.
@@ -33,12 +33,12 @@ export const E164 = /^\+[1-9]\d{6,14}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 /**
- * ISO 8601 with an explicit zone. A zoneless time is read as *local* time (by
- * Date.parse and java.time alike), so a phone in another zone would disagree
- * with the gateway about expiry by hours; bare dates and free-form text are
- * refused for the same reason.
+ * Instants on the wire are RFC 3339 date-times with seconds and an offset (`Z`
+ * or ±hh:mm), as zod reads them. A zoneless time would be read as local time,
+ * so a phone in another zone would disagree with the gateway about expiry by
+ * hours; bare dates, minutes without seconds and free-form text are refused.
  */
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+const rfc3339 = z.iso.datetime({ offset: true });
 
 /** Null when `id` may be a job id: 1..128 UTF-16 units, no control characters (they corrupt log lines). */
 export function jobIdProblem(id: unknown): string | null {
@@ -49,42 +49,15 @@ export function jobIdProblem(id: unknown): string | null {
   return null;
 }
 
-/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm, as IsoTime.java). */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yearOfEra = y - era * 400;
-  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
-  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  return era * 146097 + dayOfEra - 719468;
-}
-
 /**
- * Epoch ms of a zone-qualified ISO 8601 time, or null. The field ranges are
- * Date.parse's (V8), so for every time accepted here Date.parse gives the same
- * instant: day 1..31 in any month, hour 24 only as 24:00:00.000, offsets up to
- * ±23:59, digits beyond milliseconds truncated. IsoTime.parse in the Android
- * core is the same function.
+ * Epoch ms of an RFC 3339 instant, or null. Date.parse reads every string the
+ * schema lets through (any fraction digits, offsets up to ±23:59), dropping
+ * digits beyond milliseconds. IsoTime.parse in the Android core is the same function.
  */
 export function parseIsoInstant(text: unknown): number | null {
-  if (typeof text !== "string") return null;
-  const m = ISO_INSTANT.exec(text);
-  if (!m) return null;
-  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number, number];
-  const second = m[6] === undefined ? 0 : Number(m[6]);
-  const millis = m[7] === undefined ? 0 : Number(`${m[7]}00`.slice(0, 3));
-  if (month < 1 || month > 12 || day < 1 || day > 31) return null;
-  if (minute > 59 || second > 59) return null;
-  if (hour > 24 || (hour === 24 && (minute !== 0 || second !== 0 || millis !== 0))) return null;
-  let offsetMinutes = 0;
-  if (m[9] !== undefined) {
-    const offsetHours = Number(m[10]);
-    const offsetMins = Number(m[11]);
-    if (offsetHours > 23 || offsetMins > 59) return null;
-    offsetMinutes = (offsetHours * 60 + offsetMins) * (m[9] === "-" ? -1 : 1);
-  }
-  const days = daysFromCivil(year, month, 1) + (day - 1);
-  return days * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offsetMinutes * 60_000;
+  if (!rfc3339.safeParse(text).success) return null;
+  const ms = Date.parse(text as string);
+  return Number.isFinite(ms) ? ms : null;
 }
 
 /**
@@ -99,7 +72,7 @@ export const MAX_REPORTED_MS = 253_402_300_799_999;
 
 /**
  * Epoch ms of a time a phone reports (`at` of acks and statuses), or null
- * when it cannot be read. Read: an ISO 8601 time with a zone (parseIsoInstant),
+ * when it cannot be read. Read: an RFC 3339 instant (parseIsoInstant),
  * or a finite JSON number, epoch seconds when its magnitude is below
  * EPOCH_SECONDS_BELOW and epoch milliseconds otherwise (fractions allowed,
  * rounded to the millisecond). Anything else (other strings, numeric strings,
@@ -127,7 +100,7 @@ function normaliseReportedTime<T extends { at?: unknown }>(payload: T): WithRepo
 }
 
 const jobId = z.string().refine((value) => jobIdProblem(value) === null, `must be 1 to ${MAX_JOB_ID_CHARS} characters without control characters`);
-const isoTime = z.string().refine((value) => parseIsoInstant(value) !== null, "must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z");
+const isoTime = z.iso.datetime({ offset: true, error: "must be an RFC 3339 time with seconds and a zone, e.g. 2030-01-01T00:00:00Z" });
 /** Any value, never refused; normaliseReportedTime reads it afterwards. */
 const reportedTime = z.unknown().optional();
 /** A member that must be absent; JSON has no undefined, so a null is present and refused. */

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { Aedes } from "aedes";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPhone, type PhoneOptions, type SimulatedPhone } from "../../tools/phone-simulator/phone.js";
-import { createAuthority, issueServerCertificate, type Authority } from "./support/pki.js";
+import { createAuthority, createIntermediate, issueServerCertificate, type Authority } from "./support/pki.js";
 import { startTlsBroker, type TestBroker } from "./support/tls-broker.js";
 import { sleep } from "./support/harness.js";
 
@@ -33,16 +33,28 @@ afterAll(async () => {
   await Promise.all(brokers.splice(0).map((broker) => broker.close()));
 });
 
-/** A broker presenting `leaf` issued by `issuer`, followed by `presentedCa` (the real CA by default). */
-async function brokerWith(options: { issuer?: Authority; presentedCa?: Authority; dns?: string[]; ips?: string[]; withoutAuthorityKeyId?: boolean } = {}) {
+/** A broker presenting `leaf` issued by `issuer`, then `intermediates`, then `presentedCa` (the real CA by default). */
+async function brokerWith(
+  options: {
+    issuer?: Authority;
+    intermediates?: Authority[];
+    presentedCa?: Authority;
+    dns?: string[];
+    ips?: string[];
+    withoutAuthorityKeyId?: boolean;
+    notAfter?: Date;
+  } = {},
+) {
   const leaf = await issueServerCertificate(options.issuer ?? ca, {
     dns: options.dns ?? ["localhost"],
     ips: options.ips ?? ["127.0.0.1"],
     withoutAuthorityKeyId: options.withoutAuthorityKeyId ?? false,
+    ...(options.notAfter ? { notAfter: options.notAfter } : {}),
   });
+  const chain = [leaf.pem, ...(options.intermediates ?? []).map((intermediate) => intermediate.pem), (options.presentedCa ?? ca).pem];
   const broker = await startTlsBroker({
     key: leaf.keyPem,
-    certChain: `${leaf.pem}\n${(options.presentedCa ?? ca).pem}\n`,
+    certChain: `${chain.join("\n")}\n`,
     tokens: { [DEVICE]: TOKEN },
   });
   brokers.push(broker);
@@ -95,6 +107,34 @@ describe("CA pinning (caFingerprint)", () => {
   it("refuses a certificate from the pinned CA that names another host", async () => {
     const broker = await brokerWith({ dns: ["broker.example.com"], ips: [] });
     await expect(start(broker, { caFingerprint: ca.fingerprint })).rejects.toThrow(/not valid for 127\.0\.0\.1/);
+    await expectRefusedBeforeConnect(broker);
+  });
+
+  it("connects through an intermediate CA of the pinned CA", async () => {
+    const intermediate = await createIntermediate(ca, "CN=otpgate test intermediate");
+    const broker = await brokerWith({ issuer: intermediate, intermediates: [intermediate] });
+    const phone = await start(broker, { caFingerprint: ca.fingerprint });
+    expect(phone.connected).toBe(true);
+  });
+
+  it("refuses a chain through a certificate of the pinned CA that is not a CA (basicConstraints)", async () => {
+    const notCa = await createIntermediate(ca, "CN=an ordinary certificate", { ca: false });
+    const broker = await brokerWith({ issuer: notCa, intermediates: [notCa] });
+    await expect(start(broker, { caFingerprint: ca.fingerprint })).rejects.toThrow(/refusing 127\.0\.0\.1.*certificate not trusted/);
+    await expectRefusedBeforeConnect(broker);
+  });
+
+  it("refuses a chain longer than an intermediate's path length allows", async () => {
+    const limited = await createIntermediate(ca, "CN=no CA below me", { pathLength: 0 });
+    const below = await createIntermediate(limited, "CN=a CA below it anyway");
+    const broker = await brokerWith({ issuer: below, intermediates: [below, limited] });
+    await expect(start(broker, { caFingerprint: ca.fingerprint })).rejects.toThrow(/refusing 127\.0\.0\.1.*certificate not trusted/);
+    await expectRefusedBeforeConnect(broker);
+  });
+
+  it("refuses an expired server certificate from the pinned CA", async () => {
+    const broker = await brokerWith({ notAfter: new Date(Date.now() - 60_000) });
+    await expect(start(broker, { caFingerprint: ca.fingerprint })).rejects.toThrow(/expired or not yet valid/);
     await expectRefusedBeforeConnect(broker);
   });
 

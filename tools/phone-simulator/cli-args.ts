@@ -24,8 +24,8 @@ Several brokers (repeated mqtt= in the URI, or repeated --url) are tried in
 order: when one cannot be reached (refused, TLS failure, timeout) the phone
 moves on to the next, cycling, with its reconnect backoff between attempts.
 With a provisioning URI that has ca=<url>, the CA PEM is downloaded and trusted
-only if its SHA-256 fingerprint equals fp=. Without ca=, the fingerprint is
-pinned against the chain the broker presents. Ctrl-C disconnects cleanly.`;
+only if its SHA-256 fingerprint equals fp=. Without ca=, the CA with that
+fingerprint is taken from the chain the broker presents and TLS verifies against it alone. Ctrl-C disconnects cleanly.`;
 
 /** What cli.ts must still resolve (files, downloads) before it can start the phone. */
 export interface CliSettings {

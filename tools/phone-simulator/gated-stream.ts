@@ -10,17 +10,30 @@
  * (the TLS tests catch exactly that). With this gate the CONNECT stays in
  * memory until the server has been verified; a server that fails verification
  * gets the gate destroyed and never receives a byte of MQTT.
+ *
+ * The socket may come later (`attach`): a pinned phone first learns its CA
+ * from a probe connection and only then dials the connection it verifies.
  */
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 
 export class GatedStream extends Duplex {
-  readonly #socket: Socket;
+  #socket: Socket | undefined;
   #open = false;
   #held: Array<{ chunk: Buffer; done: (error?: Error | null) => void }> = [];
 
-  constructor(socket: Socket) {
+  constructor(socket?: Socket) {
     super();
+    if (socket) this.attach(socket);
+  }
+
+  /** The connection to hold writes for; a gate takes one socket. */
+  attach(socket: Socket): void {
+    if (this.#socket) throw new Error("the gate already has a socket");
+    if (this.destroyed) {
+      socket.destroy();
+      return;
+    }
     this.#socket = socket;
     socket.on("error", (error) => this.destroy(error));
     socket.on("close", () => this.destroy());
@@ -28,36 +41,37 @@ export class GatedStream extends Duplex {
 
   /** The server is trusted: release the held writes and start reading. */
   open(): void {
-    if (this.#open || this.destroyed) return;
+    const socket = this.#socket;
+    if (this.#open || this.destroyed || !socket) return;
     this.#open = true;
     // Reading starts only now, so nothing the server sends early reaches the MQTT parser.
-    this.#socket.on("data", (data: Buffer) => {
-      if (!this.push(data)) this.#socket.pause();
+    socket.on("data", (data: Buffer) => {
+      if (!this.push(data)) socket.pause();
     });
-    this.#socket.on("end", () => this.push(null));
+    socket.on("end", () => this.push(null));
     const held = this.#held;
     this.#held = [];
-    for (const { chunk, done } of held) this.#socket.write(chunk, done);
+    for (const { chunk, done } of held) socket.write(chunk, done);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    if (this.#open) this.#socket.write(chunk, done);
+    if (this.#open) this.#socket!.write(chunk, done);
     else this.#held.push({ chunk, done });
   }
 
   override _read(): void {
-    if (this.#open) this.#socket.resume();
+    if (this.#open) this.#socket!.resume();
   }
 
   override _final(done: (error?: Error | null) => void): void {
-    this.#socket.end();
+    this.#socket?.end();
     done();
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
     // Held writes are dropped with the connection: they were never sent.
     this.#held = [];
-    this.#socket.destroy();
+    this.#socket?.destroy();
     done(error);
   }
 }

@@ -1,27 +1,28 @@
 /**
  * The stream builder handed to mqtt.js: every (re)connection goes through it.
  *
- * Why a custom builder rather than mqtt.js's `mqtts://` support: pinning. Node
- * can only verify a server against CA certificates it holds, and a phone that
- * was provisioned with a fingerprint holds none. So for `mqtts:` we run
- * `tls.connect` with Node's own rejection off and decide ourselves when the
- * handshake completes (`secureConnect`), while mqtt.js's CONNECT packet, which
+ * Why a custom builder rather than mqtt.js's `mqtts://` support: pinning, and
+ * holding the token back. Node can only verify a server against CA
+ * certificates it holds, and a phone that was provisioned with a fingerprint
+ * holds none at first. Every `mqtts:` connection is verified by Node itself
+ * (chain and checkServerIdentity) and judged when the handshake completes
+ * (`secureConnect`: `socket.authorized`), while mqtt.js's CONNECT packet, which
  * carries the token, waits in a GatedStream:
  *
- *   - pinned (`caFingerprint`): pinning.ts checks the presented chain;
- *   - `ca` or no trust option: Node's verification against that CA (or the
- *     system store) still runs, hostname included, and we require
- *     `socket.authorized`.
+ *   - pinned (`caFingerprint`): the CA with the pinned fingerprint is the only
+ *     `ca`. The first connection learns it from the chain the broker presents
+ *     (a probe that sends nothing, pinning.ts) and keeps it for later ones;
+ *   - `ca`: that CA is the only `ca`; no trust option: the system store.
  *
- * Either way the gate opens only for a trusted server; otherwise it is
- * destroyed with a TlsTrustError and the server never sees an MQTT byte.
+ * The gate opens only for a trusted server; otherwise it is destroyed with a
+ * TlsTrustError and the server never sees an MQTT byte.
  * `mqtt:` (plain, for loopback tests and the dev broker) is a bare TCP socket.
  */
 import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { GatedStream } from "./gated-stream.js";
-import { checkPinnedChain, presentedChain } from "./pinning.js";
+import { describeVerifyError, findPinnedCa, presentedChain } from "./pinning.js";
 
 export const TLS_UNTRUSTED = "ERR_OTPGATE_TLS_UNTRUSTED";
 
@@ -37,7 +38,8 @@ export interface BrokerTarget {
   port: number;
 }
 
-export type Trust = { kind: "pinned"; fingerprint: string } | { kind: "ca"; ca: string | Buffer } | { kind: "system" };
+/** `pinned.ca` is the pinned CA once a connection has learnt it. */
+export type Trust = { kind: "pinned"; fingerprint: string; ca?: string } | { kind: "ca"; ca: string | Buffer } | { kind: "system" };
 
 export function parseBrokerUrl(value: string): BrokerTarget {
   let url: URL;
@@ -111,38 +113,71 @@ export function createStreamBuilder(
       return socket;
     }
 
-    const socket = tls.connect({
-      host: target.host,
-      port: target.port,
-      // SNI must be a DNS name; Node warns and ignores it for IP addresses.
-      ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}),
-      // Our check below replaces the automatic rejection; nothing is written before it.
-      rejectUnauthorized: false,
-      ...(trust.kind === "ca" ? { ca: trust.ca } : {}),
+    const gate = new GatedStream();
+    const refuse = (problem: string) => gate.destroy(new TlsTrustError(`refusing ${target.host}:${target.port}: ${problem}`));
+    const connectVerified = (ca: string | Buffer | undefined) => {
+      const socket = connectTls(target, ca);
+      onSocket(socket);
+      gate.attach(socket);
+      socket.once("secureConnect", () => {
+        // Node ran chain and hostname verification during the handshake and recorded the outcome.
+        if (socket.authorized) gate.open();
+        else refuse(describeVerifyError(String(socket.authorizationError ?? "unknown reason"), target.host));
+      });
+    };
+
+    if (trust.kind !== "pinned") {
+      connectVerified(trust.kind === "ca" ? trust.ca : undefined);
+      return gate;
+    }
+    if (trust.ca !== undefined) {
+      connectVerified(trust.ca);
+      return gate;
+    }
+    // The probe: its chain only shows which certificate carries the pin; not one byte is written to it.
+    const probe = connectTls(target, undefined);
+    onSocket(probe);
+    let probed = false;
+    const dropProbe = () => probe.destroy();
+    gate.once("close", dropProbe);
+    probe.on("error", (error) => {
+      if (!probed) gate.destroy(error);
     });
-    // Acks are small packets; Nagle's algorithm would hold each one ~40 ms waiting for the previous ACK.
-    socket.setNoDelay(true);
-    onSocket(socket);
-    const gate = new GatedStream(socket);
-    socket.once("secureConnect", () => {
-      const problem = judgeServer(socket, target.host, trust);
-      if (problem === null) gate.open();
-      else gate.destroy(new TlsTrustError(`refusing ${target.host}:${target.port}: ${problem}`));
+    probe.once("close", () => {
+      if (!probed) gate.destroy(new Error(`${target.host}:${target.port} closed the connection during the TLS handshake`));
+    });
+    probe.once("secureConnect", () => {
+      probed = true;
+      const pinned = findPinnedCa(presentedChain(probe.getPeerCertificate(true)), trust.fingerprint);
+      gate.off("close", dropProbe);
+      probe.destroy();
+      if (gate.destroyed) return;
+      if (!pinned.ok) {
+        refuse(pinned.reason);
+        return;
+      }
+      trust.ca = pinned.pem;
+      connectVerified(pinned.pem);
     });
     return gate;
   };
 }
 
-function judgeServer(socket: tls.TLSSocket, host: string, trust: Trust): string | null {
-  if (trust.kind === "pinned") {
-    const verdict = checkPinnedChain(presentedChain(socket.getPeerCertificate(true)), {
-      fingerprint: trust.fingerprint,
-      host,
-      now: Date.now(),
-    });
-    return verdict.ok ? null : verdict.reason;
-  }
-  // Node ran chain and hostname verification during the handshake and recorded the outcome.
-  if (socket.authorized) return null;
-  return `certificate not trusted (${String(socket.authorizationError ?? "unknown reason")})`;
+/**
+ * A TLS connection verified by Node against `ca` only (the system store when
+ * undefined). Rejection is left to the caller, at `secureConnect`, so that a
+ * refusal carries the reason and counts as a TlsTrustError.
+ */
+function connectTls(target: BrokerTarget, ca: string | Buffer | undefined): tls.TLSSocket {
+  const socket = tls.connect({
+    host: target.host,
+    port: target.port,
+    // SNI must be a DNS name; Node warns and ignores it for IP addresses. checkServerIdentity checks the host either way.
+    ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}),
+    rejectUnauthorized: false,
+    ...(ca !== undefined ? { ca } : {}),
+  });
+  // Acks are small packets; Nagle's algorithm would hold each one ~40 ms waiting for the previous ACK.
+  socket.setNoDelay(true);
+  return socket;
 }

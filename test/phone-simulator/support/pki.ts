@@ -68,6 +68,36 @@ export async function createAuthority(name = "CN=otpgate test CA"): Promise<Auth
   return { name, pem, der: Buffer.from(cert.rawData), fingerprint: new NodeX509(pem).fingerprint256, keys };
 }
 
+/**
+ * A CA certificate signed by `parent` (an intermediate), or with `ca: false` an
+ * ordinary certificate whose key someone misuses to sign others.
+ */
+export async function createIntermediate(
+  parent: Authority,
+  name: string,
+  options: { ca?: boolean; pathLength?: number } = {},
+): Promise<Authority> {
+  const keys = await generateKeys();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: name,
+    issuer: parent.name,
+    publicKey: forX509(keys).publicKey,
+    signingKey: forX509(parent.keys).privateKey,
+    notBefore: new Date(Date.now() - DAY_MS),
+    notAfter: new Date(Date.now() + 30 * DAY_MS),
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(options.ca ?? true, options.pathLength, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(forX509(keys).publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(forX509(parent.keys).publicKey),
+    ],
+  });
+  const pem = cert.toString("pem");
+  return { name, pem, der: Buffer.from(cert.rawData), fingerprint: new NodeX509(pem).fingerprint256, keys };
+}
+
 export async function issueServerCertificate(
   authority: Authority,
   options: {
