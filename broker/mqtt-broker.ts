@@ -134,6 +134,8 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
   /** Every connection Aedes serves, by the stream it was handed (client.conn). */
   private readonly connections = new WeakMap<object, Connection>();
   private readonly limiter: Admission;
+  /** Devices connected whose sms/out subscription is not in place yet: not online until it is. */
+  private readonly awaitingSubscription = new WeakSet<Client>();
   private readonly refusals: RefusalLog;
   private webSockets?: WebSocketServer;
   private readonly sweeper: NodeJS.Timeout;
@@ -339,13 +341,27 @@ export class MqttBroker extends EventEmitter<BrokerEvents> {
     // Aedes raises its own failures here (e.g. a persistence sweep while Redis is away); unheard, they end the process.
     (aedes as EventEmitter).on("error", (error: Error) => this.options.logger.error({ err: error.message }, "mqtt: broker error"));
 
+    // A phone is online once a job published now reaches it: when its own sms/out subscription is in place,
+    // restored with its session or made after CONNECT. Online at CONNECT, a job routed before the SUBSCRIBE of a
+    // phone whose session the broker lost (a restarted single node keeps sessions in memory) went to nobody.
+    const ownSubscription = (client: Client, deviceId: string) => Boolean((client as Client & { subscriptions: Record<string, unknown> }).subscriptions[topicFor.out(deviceId)]);
     aedes.on("clientReady", (client) => {
       // A connection can close during its offline-queue drain and still report ready afterwards.
       if (client.closed) return;
       const principal = this.principals.get(client);
-      if (principal?.kind === "device") this.emit("deviceConnected", principal.deviceId, this.sessions.get(client)!);
+      if (principal?.kind !== "device") return;
+      if (ownSubscription(client, principal.deviceId)) this.emit("deviceConnected", principal.deviceId, this.sessions.get(client)!);
+      else this.awaitingSubscription.add(client);
+    });
+    aedes.on("subscribe", (subscriptions, client) => {
+      if (!client || !this.awaitingSubscription.has(client)) return;
+      const principal = this.principals.get(client);
+      if (principal?.kind !== "device" || !subscriptions.some((s) => s.topic === topicFor.out(principal.deviceId) && (s.qos as number) !== 128)) return;
+      this.awaitingSubscription.delete(client);
+      this.emit("deviceConnected", principal.deviceId, this.sessions.get(client)!);
     });
     aedes.on("clientDisconnect", (client) => {
+      this.awaitingSubscription.delete(client);
       const principal = this.principals.get(client);
       if (principal?.kind === "device") this.emit("deviceDisconnected", principal.deviceId, this.sessions.get(client)!);
     });

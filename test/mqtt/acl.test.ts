@@ -262,6 +262,8 @@ describe.each(["sqlite", "redis"] as const)("MQTT access control over TLS (%s st
       gw.gateway.broker.aedes.subscribe(`sms/device/${a.id}`, (packet, done) => (statusOfA.push(String(packet.payload)), done()), resolve),
     );
     const clientA = await connectDevice(a, { will: { topic: `sms/device/${a.id}`, payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true } });
+    // Online once its jobs can reach it: with its own sms/out subscription, as every phone makes.
+    await clientA.subscribeAsync(`sms/out/${a.id}`, { qos: 1 });
     await waitOnline(gw, a.id);
     const gone = closed(clientA);
     clientA.stream.destroy(); // no DISCONNECT: the broker publishes the will
@@ -306,9 +308,26 @@ describe.each(["sqlite", "redis"] as const)("MQTT access control over TLS (%s st
     clients.push(ok.client!);
   });
 
+  it("a device is online only once its own sms/out subscription is in place, so no job is routed to a phone that cannot get it", async () => {
+    const e = await registerAttacker("device E");
+    const clientE = await connectDevice(e);
+    // Connected, not subscribed (a session the broker lost, e.g. after a restart of a single node): not online.
+    await sleep(300);
+    await gw.gateway.presence.settle();
+    expect((await gw.call("GET", `/v1/devices/${e.id}`)).json.online).not.toBe(true);
+    // Another topic is not enough.
+    await clientE.subscribeAsync(`sms/out/${e.id}/x`, { qos: 1 }).catch(() => undefined);
+    await sleep(200);
+    await gw.gateway.presence.settle();
+    expect((await gw.call("GET", `/v1/devices/${e.id}`)).json.online).not.toBe(true);
+    await clientE.subscribeAsync(`sms/out/${e.id}`, { qos: 1 });
+    await waitOnline(gw, e.id);
+  });
+
   it("a deleted device is disconnected at once and cannot come back", async () => {
     const c = await registerAttacker("device C");
     const clientC = await connectDevice(c);
+    await clientC.subscribeAsync(`sms/out/${c.id}`, { qos: 1 });
     await waitOnline(gw, c.id);
     const gone = closed(clientC, 2000);
     expect((await gw.call("DELETE", `/v1/devices/${c.id}`)).status).toBe(204);
@@ -324,6 +343,7 @@ describe.each(["sqlite", "redis"] as const)("MQTT access control over TLS (%s st
   it("a rotated token closes the old session; the old token is refused and the new one works", async () => {
     const d = await registerAttacker("device D");
     const clientD = await connectDevice(d);
+    await clientD.subscribeAsync(`sms/out/${d.id}`, { qos: 1 });
     await waitOnline(gw, d.id);
     const gone = closed(clientD, 2000);
     const rotated = await gw.call("POST", `/v1/devices/${d.id}/token`);
