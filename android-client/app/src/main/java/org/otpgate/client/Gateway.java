@@ -1,27 +1,22 @@
 package org.otpgate.client;
 
-import android.app.AlarmManager;
-import android.app.PendingIntent;
 import android.content.Context;
-import android.content.Intent;
 import android.net.ConnectivityManager;
 import android.net.Network;
-import android.os.Build;
 import android.os.Handler;
 import android.os.HandlerThread;
 import android.os.Looper;
 import android.os.PowerManager;
-import android.os.SystemClock;
 import android.util.Log;
 import java.io.File;
 import java.io.IOException;
 import java.time.LocalDate;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import org.otpgate.client.device.DeviceInfo;
 import org.otpgate.client.mqtt.MqttLink;
-import org.otpgate.client.service.WakeReceiver;
 import org.otpgate.client.sms.AndroidRadio;
 import org.otpgate.client.store.Prefs;
 import org.otpgate.core.Ack;
@@ -33,6 +28,7 @@ import org.otpgate.core.JobLedger;
 import org.otpgate.core.PhoneEngine;
 import org.otpgate.core.Provisioning;
 import org.otpgate.core.TextStore;
+import org.otpgate.core.net.Wakeups;
 
 /**
  * One per process: the core's PhoneEngine (jobs, ledger, send window), the
@@ -49,6 +45,8 @@ public final class Gateway {
     public enum Connection { NOT_PROVISIONED, STOPPED, CONNECTING, CONNECTED, WAITING_TO_RETRY, REFUSED }
 
     private static final String TAG = "otpgate";
+    /** How long a restart waits for the old link's goodbye, so the new connection does not take over first. */
+    private static final long STOP_WAIT_MS = 3_000;
     private static Gateway instance;
 
     private final Context context;
@@ -62,6 +60,9 @@ public final class Gateway {
         PhoneEngine engine = engine();
         if (engine != null) engine.pump();
     };
+    private final AlarmWakeups wakeups;
+    /** The engine's one pending timer; not under the Gateway lock, since the engine calls wakeAt holding its own. */
+    private final AtomicReference<Wakeups.Pending> engineWake = new AtomicReference<>();
 
     private PhoneEngine engine;
     private AckOutbox outbox;
@@ -70,7 +71,8 @@ public final class Gateway {
     /** Read from engine callbacks without the Gateway lock. */
     private volatile MqttLink link;
     private Provisioning active;
-    private PowerManager.WakeLock wakeLock;
+    /** Read by the alarms from other threads. */
+    private volatile PowerManager.WakeLock wakeLock;
     private ConnectivityManager.NetworkCallback networkCallback;
     private volatile Connection connection = Connection.STOPPED;
     private volatile String connectionError;
@@ -82,6 +84,7 @@ public final class Gateway {
         HandlerThread thread = new HandlerThread("otpgate-gateway");
         thread.start();
         this.handler = new Handler(thread.getLooper());
+        this.wakeups = new AlarmWakeups(context, handler, () -> wakeLock != null);
     }
 
     public static synchronized Gateway get(Context context) {
@@ -146,24 +149,37 @@ public final class Gateway {
             return;
         }
         active = provisioning;
-        link = new MqttLink(provisioning, prefs.caCertificate(), outbox, new LinkListener(), handler,
+        LinkListener listener = new LinkListener();
+        link = new MqttLink(provisioning, prefs.caCertificate(), outbox, listener, handler, wakeups,
                 new File(dir, "mqtt"), prefs.heartbeatSeconds());
+        listener.owner = link;
         link.start();
         watchNetwork();
         holdWakeLock(prefs.keepAwake());
         engine.pump();
     }
 
-    private synchronized void stopNow() {
-        if (link != null) link.stop();
-        link = null;
-        active = null;
-        unwatchNetwork();
-        holdWakeLock(false);
-        setConnection(prefs.provisioning() == null ? Connection.NOT_PROVISIONED : Connection.STOPPED, null);
+    /**
+     * Waits (bounded) for the old link's goodbye on the gateway's thread, so a start posted after it (a service
+     * restart, restartNow) cannot connect with the same client id first: the broker would drop the old session and
+     * the gateway briefly see the phone offline. Not synchronized: the old link's job payloads need the lock meanwhile.
+     */
+    private void stopNow() {
+        MqttLink old;
+        synchronized (this) {
+            old = link;
+            link = null;
+            active = null;
+            unwatchNetwork();
+            holdWakeLock(false);
+            setConnection(prefs.provisioning() == null ? Connection.NOT_PROVISIONED : Connection.STOPPED, null);
+        }
+        if (old != null && !old.stop(STOP_WAIT_MS)) {
+            Log.w(TAG, "the old MQTT link did not finish its goodbye within " + STOP_WAIT_MS + " ms");
+        }
     }
 
-    private synchronized void restartNow() {
+    private void restartNow() {
         boolean running = link != null;
         stopNow();
         PhoneEngine engine = engine();
@@ -194,11 +210,11 @@ public final class Gateway {
         });
     }
 
-    /** An alarm fired (WakeReceiver): run the engine's timers, then {@code done}. */
+    /** An alarm fired (WakeReceiver): run the timers that are due, then {@code done}. */
     public void wake(Runnable done) {
         handler.post(() -> {
             try {
-                pump.run();
+                wakeups.runDue(true);
             } finally {
                 done.run();
             }
@@ -273,31 +289,10 @@ public final class Gateway {
         notifyListeners();
     }
 
-    /**
-     * The engine's next timer (send window, expiry). A Handler's clock stops while
-     * the CPU sleeps, so without the wake lock an alarm wakes the phone for it:
-     * exact when Android allows (the battery-optimisation exemption grants exact
-     * alarms), otherwise inexact. The Handler covers the awake case.
-     */
+    /** The engine's next timer (send window, expiry), replacing the last one; AlarmWakeups keeps it in deep sleep. */
     private void wakeAt(long at) {
-        long delay = Math.max(0, at - System.currentTimeMillis());
-        handler.removeCallbacks(pump);
-        handler.postDelayed(pump, delay);
-        if (wakeLock != null) return;
-        AlarmManager alarms = context.getSystemService(AlarmManager.class);
-        if (alarms == null) return;
-        PendingIntent wake = PendingIntent.getBroadcast(context, 0, new Intent(context, WakeReceiver.class),
-                PendingIntent.FLAG_IMMUTABLE | PendingIntent.FLAG_UPDATE_CURRENT);
-        long when = SystemClock.elapsedRealtime() + delay;
-        try {
-            if (Build.VERSION.SDK_INT < Build.VERSION_CODES.S || alarms.canScheduleExactAlarms()) {
-                alarms.setExactAndAllowWhileIdle(AlarmManager.ELAPSED_REALTIME_WAKEUP, when, wake);
-            } else {
-                alarms.setAndAllowWhileIdle(AlarmManager.ELAPSED_REALTIME_WAKEUP, when, wake);
-            }
-        } catch (SecurityException e) {
-            alarms.setAndAllowWhileIdle(AlarmManager.ELAPSED_REALTIME_WAKEUP, when, wake);
-        }
+        Wakeups.Pending previous = engineWake.getAndSet(wakeups.schedule(pump, at - System.currentTimeMillis()));
+        if (previous != null) previous.cancel();
     }
 
     private void setConnection(Connection state, String error) {
@@ -318,8 +313,13 @@ public final class Gateway {
     }
 
     private final class LinkListener implements MqttLink.Listener {
+        /** Set once the link exists; on the gateway's thread, like the callbacks. */
+        MqttLink owner;
+
         @Override
         public void onStateChanged(MqttLink.State state, String error) {
+            // A stopped link's last words (its STOPPED, posted during a restart) must not overwrite the new link's state.
+            if (owner != link) return;
             setConnection(Connection.valueOf(state.name()), error);
         }
 
@@ -360,7 +360,7 @@ public final class Gateway {
 
     /**
      * The watchdog's periodic wake-up: a link waiting out its backoff may have
-     * slept through its timer (no wake lock), so it tries now. A connected or
+     * an alarm Doze holds back (no wake lock), so it tries now. A connected or
      * connecting link is left alone.
      */
     public void nudge() {
@@ -389,9 +389,11 @@ public final class Gateway {
             wakeLock = power.newWakeLock(PowerManager.PARTIAL_WAKE_LOCK, "otpgate:mqtt");
             wakeLock.setReferenceCounted(false);
             wakeLock.acquire();
+            wakeups.rearm();
         } else if (!hold && wakeLock != null) {
             wakeLock.release();
             wakeLock = null;
+            wakeups.rearm();
         }
     }
 }

@@ -4,9 +4,13 @@ import android.os.Handler;
 import android.util.Log;
 import java.io.File;
 import java.security.cert.X509Certificate;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.otpgate.core.AckOutbox;
 import org.otpgate.core.Provisioning;
 import org.otpgate.core.net.PhoneLink;
+import org.otpgate.core.net.Wakeups;
 
 /**
  * The phone's MQTT connection: the core's {@link PhoneLink} (Paho 1.2.5, the
@@ -37,13 +41,15 @@ public final class MqttLink {
     private final PhoneLink link;
 
     public MqttLink(Provisioning provisioning, X509Certificate caFromUrl, AckOutbox outbox, Listener listener,
-                    Handler handler, File persistenceDir, int heartbeatSeconds) {
+                    Handler handler, Wakeups wakeups, File persistenceDir, int heartbeatSeconds) {
         PhoneLink.Options options = new PhoneLink.Options();
         options.keepAliveSeconds = KEEPALIVE_SECONDS;
         options.connectTimeoutSeconds = CONNECT_TIMEOUT_SECONDS;
         options.heartbeatMs = Math.max(30, heartbeatSeconds) * 1000L;
         options.persistenceDir = persistenceDir;
         options.log = line -> Log.i(TAG, line);
+        // Back-off and heartbeat on alarms: the link's own Java timer stops in deep sleep.
+        options.wakeups = wakeups;
         this.link = new PhoneLink(provisioning, caFromUrl, outbox, new PhoneLink.Listener() {
             @Override
             public void onStateChanged(PhoneLink.State state, String detail) {
@@ -92,8 +98,22 @@ public final class MqttLink {
         link.flushOutbox();
     }
 
-    /** Says goodbye (retained offline status, clean DISCONNECT: the will does not fire) and closes, on the link's thread. */
-    public void stop() {
-        link.stop();
+    /**
+     * Says goodbye (retained offline status, clean DISCONNECT: the will does not fire) and closes, waiting at most
+     * {@code timeoutMs} for it; false when it did not finish in time. Blocks: never on the main thread.
+     */
+    public boolean stop(long timeoutMs) {
+        try {
+            link.stop().get(timeoutMs, TimeUnit.MILLISECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } catch (ExecutionException e) {
+            Log.w(TAG, "stopping the MQTT link failed", e.getCause());
+            return true;
+        }
     }
 }

@@ -6,9 +6,10 @@ import android.content.Intent;
 import org.otpgate.client.Gateway;
 
 /**
- * The alarm Gateway sets for the engine's next timer when no wake lock keeps
- * the CPU up. goAsync keeps the broadcast's own wake lock until the engine,
- * on the gateway's thread, has run.
+ * The alarm AlarmWakeups sets for the gateway's next timer (the engine's send
+ * window and expiry, the link's back-off and heartbeat) when no wake lock keeps
+ * the CPU up. goAsync keeps the broadcast's own wake lock until the due timers,
+ * on the gateway's thread, have run.
  */
 public final class WakeReceiver extends BroadcastReceiver {
     @Override

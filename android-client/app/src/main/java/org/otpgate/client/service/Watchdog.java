@@ -14,8 +14,8 @@ import org.otpgate.client.store.Prefs;
  * vendor battery saver, or a START_STICKY restart that Android refused. A
  * periodic JobScheduler job (15 minutes, the shortest period Android allows;
  * persisted across reboots), scheduled while the user wants the gateway on.
- * When the service runs, it nudges a link that is waiting to retry, whose
- * timer may have slept with the CPU.
+ * When the service runs, it nudges a link that is waiting to retry: the
+ * back-off alarm may be late (Doze rations alarms allowed while idle).
  */
 public final class Watchdog extends JobService {
     private static final int JOB_ID = 1;

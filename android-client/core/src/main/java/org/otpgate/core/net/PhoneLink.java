@@ -10,11 +10,12 @@ import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 import javax.net.ssl.SSLSocketFactory;
 import org.eclipse.paho.client.mqttv3.IMqttActionListener;
@@ -97,6 +98,8 @@ public final class PhoneLink {
         /** Paho's file persistence (QoS 1 acks in flight survive a restart); null keeps them in memory. */
         public File persistenceDir;
         public Log log = text -> { };
+        /** Every delay of the link (back-off, heartbeat); null: the link's own thread, whose clock stops in deep sleep. */
+        public Wakeups wakeups;
         /** Tests only: wraps the pinned socket factory (to cut a connection as a crash would). */
         UnaryOperator<SSLSocketFactory> sockets = UnaryOperator.identity();
     }
@@ -115,6 +118,7 @@ public final class PhoneLink {
     private final String ackTopic;
     private final String deviceTopic;
     private final ScheduledExecutorService thread;
+    private final Wakeups wakeups;
     /** Outbox keys published and not yet PUBACKed, so a flush does not publish them twice. */
     private final Set<String> publishing = Collections.synchronizedSet(new HashSet<String>());
 
@@ -125,8 +129,8 @@ public final class PhoneLink {
     private boolean connecting;
     private boolean stopped;
     private int attempt;
-    private ScheduledFuture<?> retry;
-    private ScheduledFuture<?> heartbeat;
+    private Wakeups.Pending retry;
+    private Wakeups.Pending heartbeat;
     private String network;
 
     private volatile State state = State.STOPPED;
@@ -148,6 +152,7 @@ public final class PhoneLink {
         });
         executor.setRemoveOnCancelPolicy(true);
         this.thread = executor;
+        this.wakeups = options.wakeups != null ? options.wakeups : Wakeups.on(executor);
     }
 
     public State state() {
@@ -160,7 +165,7 @@ public final class PhoneLink {
 
     /** Creates the client and connects; later calls do nothing. */
     public void start() {
-        thread.execute(() -> {
+        onThread(() -> {
             if (client != null || stopped) return;
             try {
                 serverUris = new ArrayList<>();
@@ -190,7 +195,7 @@ public final class PhoneLink {
      * or when the network changed under a live connection; otherwise nothing.
      */
     public void onNetworkAvailable(String networkId) {
-        thread.execute(() -> {
+        onThread(() -> {
             String previous = network;
             if (networkId != null) network = networkId;
             networkEvent(previous != null && networkId != null && !previous.equals(networkId));
@@ -203,7 +208,7 @@ public final class PhoneLink {
      * down connects now, an attempt under way is left alone.
      */
     public void onNetworkChanged() {
-        thread.execute(() -> networkEvent(true));
+        onThread(() -> networkEvent(true));
     }
 
     private void networkEvent(boolean changed) {
@@ -226,31 +231,37 @@ public final class PhoneLink {
 
     /** Publishes what waits in the outbox, oldest first. */
     public void flushOutbox() {
-        thread.execute(this::publishPendingAcks);
+        onThread(this::publishPendingAcks);
     }
 
     /** Says goodbye (retained offline status, clean DISCONNECT: the will does not fire) and closes. */
     public Future<?> stop() {
-        return thread.submit(() -> {
-            if (stopped) return;
-            stopped = true;
-            cancel(retry);
-            cancel(heartbeat);
-            if (client != null) {
-                try {
-                    if (client.isConnected()) {
-                        byte[] offline = DeviceStatus.offline(System.currentTimeMillis()).getBytes(StandardCharsets.UTF_8);
-                        client.publish(deviceTopic, offline, 1, true).waitForCompletion(GOODBYE_TIMEOUT_MS);
-                        client.disconnect(1_000).waitForCompletion(GOODBYE_TIMEOUT_MS);
-                    }
-                } catch (MqttException e) {
-                    options.log.line("clean disconnect failed: " + e.getMessage());
+        try {
+            return thread.submit(this::stopNow);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.completedFuture(null); // stopped already
+        }
+    }
+
+    private void stopNow() {
+        if (stopped) return;
+        stopped = true;
+        cancel(retry);
+        cancel(heartbeat);
+        if (client != null) {
+            try {
+                if (client.isConnected()) {
+                    byte[] offline = DeviceStatus.offline(System.currentTimeMillis()).getBytes(StandardCharsets.UTF_8);
+                    client.publish(deviceTopic, offline, 1, true).waitForCompletion(GOODBYE_TIMEOUT_MS);
+                    client.disconnect(1_000).waitForCompletion(GOODBYE_TIMEOUT_MS);
                 }
-                closeClient();
+            } catch (MqttException e) {
+                options.log.line("clean disconnect failed: " + e.getMessage());
             }
-            setState(State.STOPPED, null);
-            thread.shutdown();
-        });
+            closeClient();
+        }
+        setState(State.STOPPED, null);
+        thread.shutdown();
     }
 
     /** Tests only: what a killed process leaves behind (no goodbye, no DISCONNECT, the will fires). */
@@ -282,12 +293,12 @@ public final class PhoneLink {
             client.connect(connectOptions, null, new IMqttActionListener() {
                 @Override
                 public void onSuccess(IMqttToken token) {
-                    thread.execute(PhoneLink.this::connected);
+                    onThread(PhoneLink.this::connected);
                 }
 
                 @Override
                 public void onFailure(IMqttToken token, Throwable error) {
-                    thread.execute(() -> {
+                    onThread(() -> {
                         connecting = false;
                         retryLater(error);
                     });
@@ -346,13 +357,13 @@ public final class PhoneLink {
                 public void onSuccess(IMqttToken token) {
                     int[] granted = token.getGrantedQos();
                     boolean refused = granted == null || granted.length == 0 || granted[0] == SUBSCRIPTION_REFUSED;
-                    thread.execute(refused ? PhoneLink.this::subscriptionRefused : PhoneLink.this::online);
+                    onThread(refused ? PhoneLink.this::subscriptionRefused : PhoneLink.this::online);
                 }
 
                 @Override
                 public void onFailure(IMqttToken token, Throwable error) {
                     // Usually the connection went down: connectionLost takes it from there.
-                    thread.execute(() -> options.log.line("subscribing failed: " + describe(error)));
+                    onThread(() -> options.log.line("subscribing failed: " + describe(error)));
                 }
             });
         } catch (MqttException e) {
@@ -364,7 +375,7 @@ public final class PhoneLink {
     private void subscriptionRefused() {
         setState(State.REFUSED, "the broker refused the subscription to " + outTopic);
         cancel(retry);
-        retry = thread.schedule(this::subscribe, options.refusedRetryMs, TimeUnit.MILLISECONDS);
+        retry = later(this::subscribe, options.refusedRetryMs);
     }
 
     private void online() {
@@ -375,7 +386,7 @@ public final class PhoneLink {
         publishStatus();
         publishPendingAcks();
         cancel(heartbeat);
-        heartbeat = thread.scheduleAtFixedRate(this::publishStatus, options.heartbeatMs, options.heartbeatMs, TimeUnit.MILLISECONDS);
+        heartbeat = later(this::publishHeartbeat, options.heartbeatMs);
         setState(State.CONNECTED, client.getCurrentServerURI());
     }
 
@@ -390,7 +401,14 @@ public final class PhoneLink {
         options.log.line("MQTT not connected (" + why + "); retrying in " + delay + " ms");
         setState(refused ? State.REFUSED : State.WAITING_TO_RETRY, why);
         cancel(retry);
-        retry = thread.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+        retry = later(this::connect, delay);
+    }
+
+    /** One-shot and rescheduled, not at a fixed rate: an alarm that fired late must not be made up for in a burst. */
+    private void publishHeartbeat() {
+        if (stopped || client == null || !client.isConnected()) return;
+        publishStatus();
+        heartbeat = later(this::publishHeartbeat, options.heartbeatMs);
     }
 
     static boolean isRefusal(Throwable error) {
@@ -476,7 +494,7 @@ public final class PhoneLink {
 
         @Override
         public void connectionLost(Throwable cause) {
-            thread.execute(() -> {
+            onThread(() -> {
                 connecting = false;
                 retryLater(cause);
             });
@@ -523,7 +541,31 @@ public final class PhoneLink {
         client = null;
     }
 
-    private static void cancel(ScheduledFuture<?> task) {
-        if (task != null) task.cancel(false);
+    /**
+     * {@code task} on the link's thread after {@code delayMs}, through {@link Options#wakeups}. Cancelling on the
+     * link's thread is final: a wakeup already under way finds the flag and does nothing.
+     */
+    private Wakeups.Pending later(Runnable task, long delayMs) {
+        AtomicBoolean cancelled = new AtomicBoolean();
+        Wakeups.Pending pending = wakeups.schedule(() -> onThread(() -> {
+            if (!cancelled.get()) task.run();
+        }), delayMs);
+        return () -> {
+            cancelled.set(true);
+            pending.cancel();
+        };
+    }
+
+    /** On the link's thread; after stop() (its thread shut down) a late caller or wakeup is ignored. */
+    private void onThread(Runnable task) {
+        try {
+            thread.execute(task);
+        } catch (RejectedExecutionException e) {
+            // Stopped: nothing left to do.
+        }
+    }
+
+    private static void cancel(Wakeups.Pending task) {
+        if (task != null) task.cancel();
     }
 }
