@@ -45,8 +45,11 @@ public final class Gateway {
     public enum Connection { NOT_PROVISIONED, STOPPED, CONNECTING, CONNECTED, WAITING_TO_RETRY, REFUSED }
 
     private static final String TAG = "otpgate";
-    /** How long a restart waits for the old link's goodbye, so the new connection does not take over first. */
-    private static final long STOP_WAIT_MS = 3_000;
+    /**
+     * How long a restart waits for the old link's goodbye, so the new connection does not take over first:
+     * PhoneLink gives its offline status and its DISCONNECT up to 3 s each, and a second more to be sure.
+     */
+    private static final long STOP_WAIT_MS = 7_000;
     private static Gateway instance;
 
     private final Context context;
