@@ -16,12 +16,12 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.otpgate.client.Gateway;
 import org.otpgate.client.R;
-import org.otpgate.client.device.CaDownloader;
 import org.otpgate.client.service.GatewayService;
 import org.otpgate.client.store.Prefs;
 import org.otpgate.core.Pem;
 import org.otpgate.core.Provisioning;
 import org.otpgate.core.ProvisioningReview;
+import org.otpgate.core.net.PinnedCa;
 
 /**
  * Provisioning by pasting the URI (the sure path), by the phone's camera
@@ -161,15 +161,14 @@ public final class ProvisionActivity extends Activity {
             String note = "";
             if (provisioning.caUrl != null) {
                 try {
-                    X509Certificate ca = Pem.findByFingerprint(CaDownloader.fetch(provisioning.caUrl), provisioning.caFingerprint);
-                    if (ca != null) {
-                        caPem = Pem.encode(ca);
-                        note = "\nCA fetched and matches the pinned fingerprint.";
-                    } else {
-                        note = "\nThe CA at " + provisioning.caUrl + " does NOT match the pinned fingerprint; it is ignored "
-                                + "(the broker must present its CA in its chain).";
-                    }
-                } catch (IOException | CertificateException e) {
+                    // The same fetch and pin check as the core's link: only a CA with the pinned SHA-256 is kept.
+                    X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+                    caPem = Pem.encode(ca);
+                    note = "\nCA fetched and matches the pinned fingerprint.";
+                } catch (CertificateException e) {
+                    note = "\nThe CA at " + provisioning.caUrl + " does NOT match the pinned fingerprint; it is ignored "
+                            + "(the broker must present its CA in its chain). " + e.getMessage();
+                } catch (IOException e) {
                     note = "\nCould not fetch the CA (" + e.getMessage() + "); the broker must present it in its chain.";
                 }
             }
