@@ -10,9 +10,8 @@
  * packages. When they are missing this file FAILS with the reason: a skipped
  * suite would hide that the Android core went untested.
  */
-import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runAndroidScript } from "./android-script.js";
 
 /** Fewer than this means test classes went missing from the run. */
 const MIN_JUNIT_TESTS = 200;
@@ -23,8 +22,6 @@ interface JUnitResult {
   message: string | null;
 }
 
-const repo = fileURLToPath(new URL("../..", import.meta.url));
-const script = fileURLToPath(new URL("../../android-client/scripts/jvm-test.sh", import.meta.url));
 
 function parseLines(stdout: string): JUnitResult[] {
   const results: JUnitResult[] = [];
@@ -36,21 +33,8 @@ function parseLines(stdout: string): JUnitResult[] {
 }
 
 function runJvmTests(): { results: JUnitResult[]; problem: string | null } {
-  try {
-    const stdout = execFileSync("bash", [script], {
-      cwd: repo,
-      encoding: "utf8",
-      timeout: 10 * 60_000,
-      maxBuffer: 64 * 1024 * 1024,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return { results: parseLines(stdout), problem: null };
-  } catch (error) {
-    const failure = error as { status?: number | null; signal?: string | null; stdout?: string; stderr?: string; message: string };
-    const stderr = (failure.stderr ?? "").trim().split("\n").slice(-15).join("\n");
-    const how = failure.signal ? `was killed (${failure.signal})` : `exited with status ${failure.status ?? "?"}`;
-    return { results: parseLines(failure.stdout ?? ""), problem: `android-client/scripts/jvm-test.sh ${how}:\n${stderr || failure.message}` };
-  }
+  const { stdout, problem } = runAndroidScript("jvm-test.sh", 15);
+  return { results: parseLines(stdout), problem };
 }
 
 const { results, problem } = runJvmTests();
