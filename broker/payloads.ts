@@ -165,6 +165,8 @@ export const deviceStatusPayload = z
   ])
   .transform(normaliseReportedTime);
 
+const SIM_NUMBER_AS_TEXT = /"number"\s*:\s*"/;
+
 /**
  * A status may name a SIM's own number (the app sends null; other clients may
  * not). That is a full phone number, and the retained status and the stored
@@ -172,9 +174,12 @@ export const deviceStatusPayload = z
  * payload to keep instead, or undefined when there is nothing to mask.
  */
 export function maskSimNumbers(payload: Buffer): Buffer | undefined {
+  const text = payload.toString("utf8");
+  // Every status passes here (a storm's worth at once); only one naming a number as a string is parsed.
+  if (!SIM_NUMBER_AS_TEXT.test(text)) return undefined;
   let status: unknown;
   try {
-    status = JSON.parse(payload.toString("utf8"));
+    status = JSON.parse(text);
   } catch {
     return undefined; // not JSON: refused later as a bad status, kept by nobody
   }
