@@ -4,7 +4,7 @@
  * (seed 002). Same rules as /v1/otp; the field names, reply shapes and
  * statuses are the seeds' own, so their clients work unchanged.
  */
-import type { FastifyError } from "fastify";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { OtpError, type OtpService } from "../../otp/otp-service.js";
@@ -45,12 +45,9 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
   // The /send-code pair answers errors in the envelope plus FastAPI's `detail`, which seed 001's clients read.
   await app.register(async (scope) => {
     const seed001 = scope.withTypeProvider<ZodTypeProvider>();
-    seed001.setErrorHandler((error: FastifyError, request, reply) => {
-      const { error: apiError, details } = toApiError(error);
-      if (apiError.statusCode >= 500) return sendError(error, request, reply);
-      if (apiError.retryAfterSeconds) reply.header("retry-after", String(apiError.retryAfterSeconds));
-      return reply.status(apiError.statusCode).send({ error: { code: apiError.code, message: apiError.message, ...(details ? { details } : {}) }, detail: apiError.message });
-    });
+    seed001.setErrorHandler(
+      seedErrors((apiError, details) => ({ error: { code: apiError.code, message: apiError.message, ...(details ? { details } : {}) }, detail: apiError.message })),
+    );
 
     seed001.post(
       "/send-code",
@@ -91,12 +88,7 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
   // The /send-otp pair answers every outcome, errors included, in the {success, data, message, error} envelope.
   await app.register(async (scope) => {
     const envelopeScope = scope.withTypeProvider<ZodTypeProvider>();
-    envelopeScope.setErrorHandler((error: FastifyError, request, reply) => {
-      const { error: apiError } = toApiError(error);
-      if (apiError.statusCode >= 500) return sendError(error, request, reply);
-      if (apiError.retryAfterSeconds) reply.header("retry-after", String(apiError.retryAfterSeconds));
-      return reply.status(apiError.statusCode).send({ success: false, data: null, message: apiError.message, error: apiError.code });
-    });
+    envelopeScope.setErrorHandler(seedErrors((apiError) => ({ success: false, data: null, message: apiError.message, error: apiError.code })));
 
     envelopeScope.post(
       "/send-otp",
@@ -120,6 +112,16 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
     );
   });
 };
+
+/** A seed's client errors in that seed's shape (Retry-After kept); a 5xx keeps otpgate's envelope and its log line. */
+function seedErrors(shape: (apiError: ApiError, details: ReturnType<typeof toApiError>["details"]) => unknown) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const { error: apiError, details } = toApiError(error);
+    if (apiError.statusCode >= 500) return sendError(error, request, reply);
+    if (apiError.retryAfterSeconds) reply.header("retry-after", String(apiError.retryAfterSeconds));
+    return reply.status(apiError.statusCode).send(shape(apiError, details));
+  };
+}
 
 /** No code for that user is a 400 in the seeds (wrong, expired or unknown), not /v1's 404. */
 function seedVerifyError(error: unknown): never {
