@@ -2,6 +2,7 @@ package org.otpgate.core;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
@@ -89,6 +90,13 @@ public final class PhoneEngine {
         }
     }
 
+    /**
+     * The failed ack's code when the radio threw something it does not declare (on a phone: a SecurityException or
+     * an OEM's IllegalStateException from SmsManager). Said at once, so the gateway fails over now rather than after
+     * its sent timeout, and the exception does not escape into whichever thread pumped.
+     */
+    public static final String RADIO_ERROR = "RADIO_ERROR";
+
     private static final long PRUNE_EVERY_MS = 60_000;
     private static final long WINDOW_MS = 60_000;
 
@@ -170,7 +178,7 @@ public final class PhoneEngine {
         long now = clock.now();
         pruneNow(now);
         log.line("job " + job.id + " received: to " + Redact.phoneNumber(job.to) + ", \"" + Redact.digits(job.body) + "\"");
-        JobRules.Decision decision = JobRules.onArrival(job, ledger, now, radio.simSlots());
+        JobRules.Decision decision = JobRules.onArrival(job, ledger, now, simSlots());
         switch (decision.action) {
             case DUPLICATE: {
                 // Never sent again. Restating the latest status is harmless (the gateway
@@ -196,7 +204,7 @@ public final class PhoneEngine {
             return;
         }
         acks.ack(Ack.of(job.id, AckStatus.RECEIVED, now));
-        queue.addLast(new Queued(job, Math.max(1, radio.partsFor(job))));
+        queue.addLast(new Queued(job, Math.max(1, partsFor(job))));
         pump();
     }
 
@@ -250,7 +258,7 @@ public final class PhoneEngine {
     private void transmit(Queued entry, long now) {
         SmsJob job = entry.job;
         String problem = JobRules.beforeSend(job, ledger, now);
-        if (problem == null && job.sim != null && !radio.simSlots().contains(job.sim)) problem = JobRules.SIM_NOT_AVAILABLE;
+        if (problem == null && job.sim != null && !simSlots().contains(job.sim)) problem = JobRules.SIM_NOT_AVAILABLE;
         if (problem != null) {
             setStatus(job.id, AckStatus.FAILED, problem);
             fail(job.id, problem, now);
@@ -263,10 +271,35 @@ public final class PhoneEngine {
             setStatus(job.id, AckStatus.FAILED, e.code);
             fail(job.id, e.code, now);
             return;
+        } catch (RuntimeException e) {
+            log.line("job " + job.id + ": the radio failed: " + e);
+            setStatus(job.id, AckStatus.FAILED, RADIO_ERROR);
+            fail(job.id, RADIO_ERROR, now);
+            return;
         }
         window.record(now, parts);
         inFlight.put(job.id, new MultipartProgress(parts, job.expiresAt));
         log.line("job " + job.id + " handed to the radio (" + parts + " part" + (parts == 1 ? "" : "s") + ")");
+    }
+
+    /** The radio's SIM slots; none when it cannot say (then only jobs that name no SIM go out). */
+    private Set<Integer> simSlots() {
+        try {
+            return radio.simSlots();
+        } catch (RuntimeException e) {
+            log.line("the radio cannot list its SIMs: " + e);
+            return Collections.emptySet();
+        }
+    }
+
+    /** The radio's count of parts, else our own: a count that is off only changes how the send window paces the job. */
+    private int partsFor(SmsJob job) {
+        try {
+            return radio.partsFor(job);
+        } catch (RuntimeException e) {
+            log.line("job " + job.id + ": the radio cannot count its parts: " + e);
+            return SmsSegments.count(job.body);
+        }
     }
 
     // --- results from Android -------------------------------------------------

@@ -30,22 +30,29 @@ public class PhoneEngineTest {
         final List<SmsJob> sent = new ArrayList<>();
         Set<Integer> slots = new HashSet<>(Collections.singletonList(0));
         PhoneEngine.RadioException refuse;
+        /** Thrown by send for this job id only, as an SmsManager that breaks mid-way would. */
+        String throwOnSendOf;
+        RuntimeException slotsThrow;
+        RuntimeException partsThrow;
         /** The ledger as it was on disk when each SMS reached the radio. */
         final List<String> ledgerAtSend = new ArrayList<>();
 
         @Override
         public Set<Integer> simSlots() {
+            if (slotsThrow != null) throw slotsThrow;
             return slots;
         }
 
         @Override
         public int partsFor(SmsJob job) {
+            if (partsThrow != null) throw partsThrow;
             return SmsSegments.count(job.body);
         }
 
         @Override
         public int send(SmsJob job, int parts) throws PhoneEngine.RadioException {
             if (refuse != null) throw refuse;
+            if (job.id.equals(throwOnSendOf)) throw new IllegalStateException("the SMS service went away");
             ledgerAtSend.add(store.text);
             sent.add(job);
             return parts;
@@ -211,6 +218,31 @@ public class PhoneEngineTest {
         assertEquals(Arrays.asList("j1"), sentIds());
         assertEquals("j2:failed:EXPIRED", ackList().get(ackList().size() - 1));
         assertEquals(0, engine.status().queued);
+    }
+
+    @Test
+    public void aRadioThatThrowsFailsThatJobAndTheQueueGoesOn() {
+        engine.setMaxPerMinute(1);
+        engine.onPayload(job("j1"));
+        engine.onPayload(job("j2"));
+        engine.onPayload(job("j3"));
+        radio.throwOnSendOf = "j2";
+        now += 60_000;
+        engine.pump(); // must not throw: on the phone this runs on the gateway's thread, an alarm or Paho's
+        assertEquals(Arrays.asList("j1", "j3"), sentIds());
+        assertEquals(Arrays.asList("j1:received", "j2:received", "j3:received", "j2:failed:" + PhoneEngine.RADIO_ERROR), ackList());
+        assertTrue(store.text.contains("\"j2\":{\"status\":\"failed\",\"error\":\"" + PhoneEngine.RADIO_ERROR + "\""));
+        assertEquals(0, engine.status().queued);
+    }
+
+    @Test
+    public void aRadioThatCannotListItsSimsOrCountPartsStillSendsJobsThatNameNoSim() {
+        radio.slotsThrow = new SecurityException("READ_PHONE_STATE was revoked");
+        radio.partsThrow = new IllegalStateException("no SmsManager for this SIM");
+        engine.onPayload(job("plain"));
+        engine.onPayload(job("on-0", T0 + 300_000, ",\"sim\":0"));
+        assertEquals(Arrays.asList("plain"), sentIds());
+        assertEquals(Arrays.asList("plain:received", "on-0:failed:SIM_NOT_AVAILABLE"), ackList());
     }
 
     @Test

@@ -36,6 +36,8 @@ public final class GatewayService extends Service {
 
     private final Runnable refresh = this::updateNotification;
     private Gateway gateway;
+    /** The state the notification last showed; only touched by refresh, on the gateway's thread. */
+    private String notified;
 
     /**
      * Remembers that the user wants it running (restored at boot, checked by the
@@ -110,14 +112,25 @@ public final class GatewayService extends Service {
         return null;
     }
 
+    /**
+     * The gateway calls this for every ack and job too, while the text only shows the connection: posting just the
+     * changes keeps under Android's few updates a second per app, past which it drops them, the last one included.
+     */
     private void updateNotification() {
         NotificationManager manager = getSystemService(NotificationManager.class);
-        if (manager != null && running) manager.notify(NOTIFICATION_ID, notification());
+        String state = stateText();
+        if (manager == null || !running || state.equals(notified)) return;
+        notified = state;
+        manager.notify(NOTIFICATION_ID, notification());
+    }
+
+    private String stateText() {
+        return gateway == null ? "starting" : gateway.connection().name().toLowerCase().replace('_', ' ');
     }
 
     private Notification notification() {
         PendingIntent open = PendingIntent.getActivity(this, 0, new Intent(this, MainActivity.class), PendingIntent.FLAG_IMMUTABLE);
-        String state = gateway == null ? "starting" : gateway.connection().name().toLowerCase().replace('_', ' ');
+        String state = stateText();
         Notification.Builder builder = new Notification.Builder(this, CHANNEL_ID)
                 .setSmallIcon(R.drawable.ic_notification)
                 .setContentTitle(getString(R.string.app_name))

@@ -54,15 +54,18 @@ public final class AndroidRadio implements PhoneEngine.Radio {
         if (context.checkSelfPermission(Manifest.permission.SEND_SMS) != PackageManager.PERMISSION_GRANTED) {
             throw new PhoneEngine.RadioException("NO_SMS_PERMISSION", "SEND_SMS is not granted");
         }
-        SmsManager sms = smsManagerFor(job);
-        ArrayList<String> parts = sms.divideMessage(job.body);
-        ArrayList<PendingIntent> sent = new ArrayList<>();
-        ArrayList<PendingIntent> delivered = new ArrayList<>();
-        for (int part = 0; part < parts.size(); part++) {
-            sent.add(resultIntent(ACTION_SENT, job.id, part, parts.size(), PendingIntent.FLAG_IMMUTABLE));
-            delivered.add(resultIntent(ACTION_DELIVERED, job.id, part, parts.size(), deliveredFlags()));
-        }
+        ArrayList<String> parts;
+        // All of it in the try: getting the SIM's SmsManager and dividing the body can throw as well as sending,
+        // and each failure gets a failed ack with its reason rather than escaping into the engine's caller.
         try {
+            SmsManager sms = smsManagerFor(job);
+            parts = sms.divideMessage(job.body);
+            ArrayList<PendingIntent> sent = new ArrayList<>();
+            ArrayList<PendingIntent> delivered = new ArrayList<>();
+            for (int part = 0; part < parts.size(); part++) {
+                sent.add(resultIntent(ACTION_SENT, job.id, part, parts.size(), PendingIntent.FLAG_IMMUTABLE));
+                delivered.add(resultIntent(ACTION_DELIVERED, job.id, part, parts.size(), deliveredFlags()));
+            }
             sms.sendMultipartTextMessage(job.to, null, parts, sent, delivered);
         } catch (SecurityException e) {
             throw new PhoneEngine.RadioException("NO_SMS_PERMISSION", e.getMessage());

@@ -25,7 +25,13 @@ public final class Sims {
     private static List<SubscriptionInfo> active(Context context) {
         if (!canRead(context)) return Collections.emptyList();
         SubscriptionManager manager = context.getSystemService(SubscriptionManager.class);
-        List<SubscriptionInfo> list = manager == null ? null : manager.getActiveSubscriptionInfoList();
+        List<SubscriptionInfo> list;
+        try {
+            list = manager == null ? null : manager.getActiveSubscriptionInfoList();
+        } catch (SecurityException e) {
+            // Revoked between the check and the call, or a vendor build that wants more: the same as not granted.
+            list = null;
+        }
         return list == null ? Collections.<SubscriptionInfo>emptyList() : list;
     }
 

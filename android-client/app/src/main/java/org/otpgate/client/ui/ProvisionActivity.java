@@ -72,7 +72,9 @@ public final class ProvisionActivity extends Activity {
 
     @Override
     protected void onDestroy() {
-        background.shutdownNow();
+        // Not shutdownNow: its interrupt can abort the CA download (Android's HttpURLConnection checks it), and a
+        // provisioning confirmed before a rotation would then be saved without its CA. The tasks end on their own.
+        background.shutdown();
         super.onDestroy();
     }
 
@@ -173,6 +175,12 @@ public final class ProvisionActivity extends Activity {
                 }
             }
             boolean saved = new Prefs(this).saveProvisioning(uri, caPem);
+            if (saved) {
+                // Here, not in saved(): a screen rotated or closed during the CA download is gone by now, and the
+                // new setup must still replace the running one.
+                Gateway.get(this).restart();
+                GatewayService.start(this, "after provisioning");
+            }
             String message = note;
             runOnUiThread(() -> saved(saved, provisioning, message));
         });
@@ -184,8 +192,6 @@ public final class ProvisionActivity extends Activity {
             result.setText(R.string.provision_not_saved);
             return;
         }
-        Gateway.get(this).restart();
-        GatewayService.start(this, "after provisioning");
         result.setText("Provisioned as " + provisioning.deviceId + " for " + provisioning.broker() + ", CA pin "
                 + provisioning.caFingerprint + "." + note);
     }
