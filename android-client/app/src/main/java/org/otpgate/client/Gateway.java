@@ -8,33 +8,32 @@ import android.os.HandlerThread;
 import android.os.Looper;
 import android.os.PowerManager;
 import android.util.Log;
-import java.io.File;
 import java.io.IOException;
 import java.time.LocalDate;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import org.otpgate.client.device.DeviceInfo;
-import org.otpgate.client.mqtt.MqttLink;
 import org.otpgate.client.sms.AndroidRadio;
 import org.otpgate.client.store.Prefs;
 import org.otpgate.core.Ack;
-import org.otpgate.core.AckOutbox;
 import org.otpgate.core.AckStatus;
 import org.otpgate.core.DailyCount;
-import org.otpgate.core.FileTextStore;
 import org.otpgate.core.JobLedger;
 import org.otpgate.core.PhoneEngine;
 import org.otpgate.core.Provisioning;
-import org.otpgate.core.TextStore;
-import org.otpgate.core.net.Wakeups;
+import org.otpgate.core.net.PhoneLink;
+import org.otpgate.core.net.PhoneStack;
 
 /**
- * One per process: the core's PhoneEngine (jobs, ledger, send window), the
- * ack outbox and the MQTT link, wired to Android. GatewayService keeps the
- * process alive and starts it; SmsResultReceiver feeds it radio results, even
- * in a process started only for that broadcast.
+ * One per process: the core's PhoneStack (ledger, PhoneEngine with its send
+ * window, ack outbox, PhoneLink: the wiring the JVM live tests run against a
+ * real gateway) with Android's parts plugged in: SmsManager as the radio,
+ * alarms for every timer, this class's thread for state changes. On top it
+ * keeps what only a phone has: the network callback, the wake lock, the
+ * status screen. GatewayService keeps the process alive and starts it;
+ * SmsResultReceiver feeds it radio results, even in a process started only
+ * for that broadcast.
  *
  * Threads: all disk, SMS and connection work runs on one background thread
  * ({@code handler}); the public methods post to it, so activities and
@@ -53,26 +52,17 @@ public final class Gateway {
     private static Gateway instance;
 
     private final Context context;
-    /** Device-protected: the ledger, the ack outbox and Paho's persistence survive a reboot and are there before unlock. */
-    private final File dir;
     private final Prefs prefs;
     private final Handler handler;
     private final Handler main = new Handler(Looper.getMainLooper());
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
-    private final Runnable pump = () -> {
-        PhoneEngine engine = engine();
-        if (engine != null) engine.pump();
-    };
     private final AlarmWakeups wakeups;
-    /** The engine's one pending timer; not under the Gateway lock, since the engine calls wakeAt holding its own. */
-    private final AtomicReference<Wakeups.Pending> engineWake = new AtomicReference<>();
 
-    private PhoneEngine engine;
-    private AckOutbox outbox;
+    /** Loaded on first use and kept for the process: a restart of the link keeps the queue and the send window. */
+    private volatile PhoneStack stack;
+    /** The engine's count, saved to Prefs after each sent SMS. */
     private DailyCount sentToday;
-    private String engineProblem;
-    /** Read from engine callbacks without the Gateway lock. */
-    private volatile MqttLink link;
+    private String stackProblem;
     private Provisioning active;
     /** Read by the alarms from other threads. */
     private volatile PowerManager.WakeLock wakeLock;
@@ -82,7 +72,6 @@ public final class Gateway {
 
     private Gateway(Context context) {
         this.context = context;
-        this.dir = Prefs.storage(context).getFilesDir();
         this.prefs = new Prefs(context);
         HandlerThread thread = new HandlerThread("otpgate-gateway");
         thread.start();
@@ -95,34 +84,35 @@ public final class Gateway {
         return instance;
     }
 
-    /** The engine, loaded on first use; null when the ledger cannot be read (then nothing is sent). */
-    private synchronized PhoneEngine engine() {
-        if (engine != null || engineProblem != null) return engine;
-        TextStore ledgerStore = new FileTextStore(new File(dir, "ledger.json"));
-        outbox = AckOutbox.open(new FileTextStore(new File(dir, "acks.json")));
+    /** The stack, loaded on first use; null when the ledger cannot be read (then nothing is sent). */
+    private synchronized PhoneStack stack() {
+        if (stack != null || stackProblem != null) return stack;
         sentToday = prefs.sentToday();
+        PhoneStack.Setup setup = new PhoneStack.Setup();
+        setup.radio = new AndroidRadio(context);
+        setup.onlineStatus = () -> DeviceInfo.onlineStatus(context);
+        setup.maxPerMinute = prefs.maxPerMinute();
+        setup.sentToday = sentToday;
+        setup.log = line -> Log.i(TAG, line);
+        // The engine's send window and expiry, the link's back-off and heartbeat: alarms, which fire in Doze.
+        setup.wakeups = wakeups;
+        // In order with start() and stop(), which run there too.
+        setup.stateThread = handler::post;
+        setup.onState = (state, detail) ->
+                // A connected link's detail is the broker's URI, not an error.
+                setConnection(Connection.valueOf(state.name()), state == PhoneLink.State.CONNECTED ? null : detail);
+        setup.onAck = this::onAck;
+        setup.onPayload = payload -> notifyListeners();
         try {
-            JobLedger ledger = PhoneEngine.loadLedger(ledgerStore, System.currentTimeMillis());
-            engine = new PhoneEngine(ledger, ledgerStore, new AndroidRadio(context), this::onAck, this::wakeAt,
-                    new PhoneEngine.Clock() {
-                        @Override
-                        public long now() {
-                            return System.currentTimeMillis();
-                        }
-
-                        @Override
-                        public String today() {
-                            return LocalDate.now().toString();
-                        }
-                    },
-                    line -> Log.i(TAG, line), prefs.maxPerMinute(), sentToday);
+            // Device-protected: the ledger, the ack outbox and Paho's persistence survive a reboot and are there before unlock.
+            stack = PhoneStack.open(Prefs.storage(context).getFilesDir(), setup);
         } catch (IOException | JobLedger.CorruptException e) {
             // Starting with an empty ledger could send old jobs a second time.
-            engineProblem = "the job ledger cannot be read (" + e.getMessage() + "), so nothing is sent. "
+            stackProblem = "the job ledger cannot be read (" + e.getMessage() + "), so nothing is sent. "
                     + "Clear the app's storage once the last jobs have expired to start afresh.";
-            Log.e(TAG, engineProblem);
+            Log.e(TAG, stackProblem);
         }
-        return engine;
+        return stack;
     }
 
     /** Connects if provisioned; does nothing when already running with the same provisioning. */
@@ -145,68 +135,70 @@ public final class Gateway {
             setConnection(Connection.NOT_PROVISIONED, null);
             return;
         }
-        if (link != null) return;
-        PhoneEngine engine = engine();
-        if (engine == null) {
-            setConnection(Connection.REFUSED, engineProblem);
+        PhoneStack stack = stack();
+        if (stack == null) {
+            setConnection(Connection.REFUSED, stackProblem);
             return;
         }
+        if (stack.link() != null) return;
         active = provisioning;
-        LinkListener listener = new LinkListener();
-        link = new MqttLink(provisioning, prefs.caCertificate(), outbox, listener, handler, wakeups,
-                new File(dir, "mqtt"), prefs.heartbeatSeconds());
-        listener.owner = link;
-        link.start();
+        // Keepalive 30 s and a 15 s connect timeout are PhoneLink's defaults; Paho's files go to the stack's mqtt/.
+        PhoneLink.Options options = new PhoneLink.Options();
+        options.heartbeatMs = Math.max(30, prefs.heartbeatSeconds()) * 1000L;
+        options.log = line -> Log.i(TAG, line);
+        stack.connect(provisioning, prefs.caCertificate(), options);
         watchNetwork();
         holdWakeLock(prefs.keepAwake());
-        engine.pump();
     }
 
     /**
      * Waits (bounded) for the old link's goodbye on the gateway's thread, so a start posted after it (a service
      * restart, restartNow) cannot connect with the same client id first: the broker would drop the old session and
-     * the gateway briefly see the phone offline. Not synchronized: the old link's job payloads need the lock meanwhile.
+     * the gateway briefly see the phone offline. The wait is outside the lock, which is never held across a network
+     * round trip.
      */
     private void stopNow() {
-        MqttLink old;
+        PhoneStack running;
         synchronized (this) {
-            old = link;
-            link = null;
+            running = stack;
             active = null;
             unwatchNetwork();
             holdWakeLock(false);
             setConnection(prefs.provisioning() == null ? Connection.NOT_PROVISIONED : Connection.STOPPED, null);
         }
-        if (old != null && !old.stop(STOP_WAIT_MS)) {
-            Log.w(TAG, "the old MQTT link did not finish its goodbye within " + STOP_WAIT_MS + " ms");
+        if (running == null) return;
+        try {
+            if (!running.disconnect(STOP_WAIT_MS)) {
+                Log.w(TAG, "the old MQTT link did not finish its goodbye within " + STOP_WAIT_MS + " ms");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
     private void restartNow() {
-        boolean running = link != null;
+        PhoneStack stack = stack();
+        boolean running = stack != null && stack.link() != null;
         stopNow();
-        PhoneEngine engine = engine();
-        if (engine != null) engine.setMaxPerMinute(prefs.maxPerMinute());
+        if (stack != null) stack.engine.setMaxPerMinute(prefs.maxPerMinute());
         if (running) startNow();
     }
 
     /** From SmsResultReceiver: the ledger write happens here, off the main thread; {@code done} runs after. */
     public void onSendResult(String id, int part, int parts, int resultCode, Runnable done) {
-        handler.post(() -> {
-            try {
-                PhoneEngine engine = engine();
-                if (engine != null) engine.onSendResult(id, part, parts, resultCode);
-            } finally {
-                done.run();
-            }
-        });
+        withEngine(engine -> engine.onSendResult(id, part, parts, resultCode), done);
     }
 
     public void onDeliveryReport(String id, int part, int parts, int tpStatus, Runnable done) {
+        withEngine(engine -> engine.onDeliveryReport(id, part, parts, tpStatus), done);
+    }
+
+    /** {@code work} on the gateway's thread, unless the ledger cannot be read; {@code done} either way. */
+    private void withEngine(Consumer<PhoneEngine> work, Runnable done) {
         handler.post(() -> {
             try {
-                PhoneEngine engine = engine();
-                if (engine != null) engine.onDeliveryReport(id, part, parts, tpStatus);
+                PhoneStack stack = stack();
+                if (stack != null) work.accept(stack.engine);
             } finally {
                 done.run();
             }
@@ -267,35 +259,27 @@ public final class Gateway {
         String startFailure = prefs.startFailure();
         if (startFailure != null) out.append("not started ").append(startFailure).append('\n');
         if (connectionError != null) out.append("  why       ").append(connectionError).append('\n');
-        PhoneEngine engine = engine();
-        if (engine != null) {
-            PhoneEngine.Status status = engine.status();
+        PhoneStack stack = stack();
+        if (stack != null) {
+            PhoneEngine.Status status = stack.engine.status();
             out.append("queued      ").append(status.queued).append('\n');
             out.append("sending     ").append(status.sending).append('\n');
             out.append("sent today  ").append(status.sentToday).append('\n');
             out.append("per minute  ").append(status.maxPerMinute).append('\n');
-            out.append("acks unsent ").append(outbox.size()).append('\n');
+            out.append("acks unsent ").append(stack.outbox.size()).append('\n');
             out.append("last error  ").append(status.lastError == null ? "—" : status.lastError).append('\n');
         } else {
-            out.append("ledger      ").append(engineProblem).append('\n');
+            out.append("ledger      ").append(stackProblem).append('\n');
         }
         return out.toString();
     }
 
     // --- wiring ---------------------------------------------------------------
 
+    /** The stack has queued the ack; runs with the engine's lock held, so only quick work that needs no other lock. */
     private void onAck(Ack ack) {
-        outbox.add(ack);
         if (ack.status == AckStatus.SENT) prefs.saveSentToday(sentToday, LocalDate.now().toString());
-        MqttLink current = link;
-        if (current != null) current.flushOutbox();
         notifyListeners();
-    }
-
-    /** The engine's next timer (send window, expiry), replacing the last one; AlarmWakeups keeps it in deep sleep. */
-    private void wakeAt(long at) {
-        Wakeups.Pending previous = engineWake.getAndSet(wakeups.schedule(pump, at - System.currentTimeMillis()));
-        if (previous != null) previous.cancel();
     }
 
     private void setConnection(Connection state, String error) {
@@ -315,28 +299,10 @@ public final class Gateway {
         });
     }
 
-    private final class LinkListener implements MqttLink.Listener {
-        /** Set once the link exists; on the gateway's thread, like the callbacks. */
-        MqttLink owner;
-
-        @Override
-        public void onStateChanged(MqttLink.State state, String error) {
-            // A stopped link's last words (its STOPPED, posted during a restart) must not overwrite the new link's state.
-            if (owner != link) return;
-            setConnection(Connection.valueOf(state.name()), error);
-        }
-
-        @Override
-        public void onJobPayload(byte[] payload) {
-            PhoneEngine engine = engine();
-            if (engine != null) engine.onPayload(payload);
-            notifyListeners();
-        }
-
-        @Override
-        public String onlineStatus() {
-            return DeviceInfo.onlineStatus(context);
-        }
+    /** The running link, or null. */
+    private PhoneLink link() {
+        PhoneStack current = stack;
+        return current == null ? null : current.link();
     }
 
     /**
@@ -353,7 +319,7 @@ public final class Gateway {
         networkCallback = new ConnectivityManager.NetworkCallback() {
             @Override
             public void onAvailable(Network network) {
-                MqttLink current = link;
+                PhoneLink current = link();
                 if (current != null) current.onNetworkAvailable(network.toString());
             }
         };
@@ -368,8 +334,8 @@ public final class Gateway {
      */
     public void nudge() {
         handler.post(() -> {
-            MqttLink current = link;
-            if (current != null && connection == Connection.WAITING_TO_RETRY) current.reconnectNow();
+            PhoneLink current = link();
+            if (current != null && connection == Connection.WAITING_TO_RETRY) current.onNetworkChanged();
         });
     }
 

@@ -445,8 +445,17 @@ public final class PhoneLink {
 
     private void publishStatus() {
         if (client == null || !client.isConnected()) return;
+        String status;
         try {
-            client.publish(deviceTopic, listener.onlineStatus().getBytes(StandardCharsets.UTF_8), 1, true);
+            status = listener.onlineStatus();
+        } catch (RuntimeException e) {
+            // The phone's facts (battery, SIMs) come from system services that can throw. A throw here would end
+            // online() half-way on the link's thread: never CONNECTED, no acks flushed, no heartbeat to try again.
+            options.log.line("status not built: " + e);
+            return;
+        }
+        try {
+            client.publish(deviceTopic, status.getBytes(StandardCharsets.UTF_8), 1, true);
         } catch (MqttException e) {
             options.log.line("status not published: " + e.getMessage());
         }

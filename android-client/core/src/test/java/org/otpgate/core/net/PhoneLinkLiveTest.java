@@ -3,6 +3,7 @@ package org.otpgate.core.net;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertSame;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
@@ -23,6 +24,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.net.ssl.SSLSocketFactory;
@@ -93,20 +96,19 @@ public class PhoneLinkLiveTest {
         Provisioning provisioning = provision("live-otp");
         X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
         assertEquals(provisioning.caFingerprint, Fingerprints.of(ca));
-        PhoneStack phone = phone(provisioning, ca, newDir(), 20, new PhoneLink.Options());
-        phone.start();
+        PhoneStack phone = startPhone(provisioning, ca, newDir(), 20, liveOptions());
         // The old app's defect: a network callback asking to reconnect while Paho is still connecting
         // (32110), then a retry forcing a disconnect (32100). Here both requests meet the attempt under way.
-        phone.link.onNetworkChanged();
-        phone.link.onNetworkAvailable("network-1");
+        phone.link().onNetworkChanged();
+        phone.link().onNetworkAvailable("network-1");
         awaitReady(phone, provisioning.deviceId);
 
         // registerDefaultNetworkCallback calls onAvailable at once for the network in use: nothing may happen.
         int connectsBefore = count(states, "CONNECTING");
-        phone.link.onNetworkAvailable("network-1");
-        phone.link.onNetworkAvailable("network-1");
+        phone.link().onNetworkAvailable("network-1");
+        phone.link().onNetworkAvailable("network-1");
         Thread.sleep(300);
-        assertEquals(PhoneLink.State.CONNECTED, phone.link.state());
+        assertEquals(PhoneLink.State.CONNECTED, phone.link().state());
         assertEquals("no reconnect for the network already in use", connectsBefore, count(states, "CONNECTING"));
 
         String otp = requestOtp("+254711000101");
@@ -139,16 +141,14 @@ public class PhoneLinkLiveTest {
         X509Certificate otherCa = testCa();
         Provisioning pinnedElsewhere = Provisioning.parse(
                 uriWith(provisioning, "fp", Fingerprints.of(otherCa)));
-        PhoneStack phone = phone(pinnedElsewhere, otherCa, newDir(), 20, new PhoneLink.Options());
-        phone.start();
-        await(() -> phone.link.state() == PhoneLink.State.REFUSED, "the link to be refused");
-        assertTrue(phone.link.detail(), phone.link.detail().contains("untrusted broker"));
+        PhoneStack phone = startPhone(pinnedElsewhere, otherCa, newDir(), 20, liveOptions());
+        await(() -> phone.link().state() == PhoneLink.State.REFUSED, "the link to be refused");
+        assertTrue(phone.link().detail(), phone.link().detail().contains("untrusted broker"));
         // 3. No CA loaded and a pin the broker's chain does not carry: refused too.
         Provisioning noCa = Provisioning.parse(uriWith(provisioning, "fp", rogueFp));
-        PhoneStack second = phone(noCa, null, newDir(), 20, new PhoneLink.Options());
-        second.start();
-        await(() -> second.link.state() == PhoneLink.State.REFUSED, "the second link to be refused");
-        assertTrue(second.link.detail(), second.link.detail().contains("pinned CA fingerprint"));
+        PhoneStack second = startPhone(noCa, null, newDir(), 20, liveOptions());
+        await(() -> second.link().state() == PhoneLink.State.REFUSED, "the second link to be refused");
+        assertTrue(second.link().detail(), second.link().detail().contains("pinned CA fingerprint"));
         Thread.sleep(500);
         assertEquals(0, count(states, "CONNECTED"));
         assertEquals("nothing was sent", 0, radio.totalSends());
@@ -163,10 +163,9 @@ public class PhoneLinkLiveTest {
         Provisioning two = Provisioning.parse(uri);
         assertEquals(2, two.mqttUrls.size());
         X509Certificate ca = PinnedCa.fetch(two.caUrl, two.caFingerprint);
-        PhoneStack phone = phone(two, ca, newDir(), 20, new PhoneLink.Options());
-        phone.start();
+        PhoneStack phone = startPhone(two, ca, newDir(), 20, liveOptions());
         awaitReady(phone, two.deviceId);
-        assertEquals("ssl://127.0.0.1:" + gw.mqttsPort, phone.link.detail());
+        assertEquals("ssl://127.0.0.1:" + gw.mqttsPort, phone.link().detail());
         String id = sendMessage("+254711000102", "two brokers");
         await(() -> radio.sends(id) == 1, "the message to be sent");
         awaitDelivery("/v1/messages/" + id, "delivered");
@@ -174,10 +173,10 @@ public class PhoneLinkLiveTest {
 
         // Wi-Fi → LTE: the first report is the network in use (nothing happens), the second a real change
         // (the old socket is replaced at once, with a DISCONNECT, not left to the keepalive).
-        phone.link.onNetworkAvailable("wifi");
+        phone.link().onNetworkAvailable("wifi");
         Thread.sleep(200);
         assertEquals(states.toString(), 1, count(states, "CONNECTED"));
-        phone.link.onNetworkAvailable("lte");
+        phone.link().onNetworkAvailable("lte");
         await(() -> count(states, "CONNECTED") == 2, "the link to reconnect on the new network");
         awaitOnline(two.deviceId);
         String after = sendMessage("+254711000108", "after the network change");
@@ -193,8 +192,7 @@ public class PhoneLinkLiveTest {
         X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
         // One SMS a minute: the second job waits in the phone's queue, the gateway's sent timeout
         // (3 s) runs out, it takes the job back with a cancel, and the phone must not send it later.
-        PhoneStack phone = phone(provisioning, ca, newDir(), 1, new PhoneLink.Options());
-        phone.start();
+        PhoneStack phone = startPhone(provisioning, ca, newDir(), 1, liveOptions());
         awaitReady(phone, provisioning.deviceId);
         String first = sendMessage("+254711000103", "first");
         await(() -> radio.sends(first) == 1, "the first message to be sent");
@@ -218,9 +216,12 @@ public class PhoneLinkLiveTest {
         // First run: takes the job, hands it to the radio, and dies before the PUBACK leaves the phone
         // (its sockets are cut inside the message callback), so the broker must deliver the job again.
         List<Socket> sockets = new CopyOnWriteArrayList<>();
-        PhoneLink.Options cutting = new PhoneLink.Options();
+        PhoneLink.Options cutting = liveOptions();
         cutting.sockets = factory -> new RecordingSockets(factory, sockets);
-        PhoneStack first = phone(provisioning, ca, dir, 20, cutting, payload -> {
+        cutting.minBackoffMs = 10_000; // no reconnect of its own before the "crash" below
+        cutting.maxBackoffMs = 10_000;
+        radio.reporting = false;
+        PhoneStack first = startPhone(provisioning, ca, dir, 20, cutting, payload -> {
             for (Socket socket : sockets) {
                 try {
                     socket.close();
@@ -229,10 +230,6 @@ public class PhoneLinkLiveTest {
                 }
             }
         });
-        cutting.minBackoffMs = 10_000; // no reconnect of its own before the "crash" below
-        cutting.maxBackoffMs = 10_000;
-        radio.reporting = false;
-        first.start();
         awaitReady(first, provisioning.deviceId);
         requestOtp("+254711000105");
         String id = awaitJobTo("+254711000105");
@@ -243,8 +240,7 @@ public class PhoneLinkLiveTest {
         // Second run: same folder (ledger, outbox, Paho's file persistence), results reported again.
         radio.reporting = true;
         int before = arrivals(id);
-        PhoneStack second = phone(provisioning, ca, dir, 20, new PhoneLink.Options());
-        second.start();
+        PhoneStack second = startPhone(provisioning, ca, dir, 20, liveOptions());
         await(() -> arrivals(id) > before, "the broker to deliver the unacknowledged job again");
         assertEquals("payloads of " + id + ": the first delivery and the redelivery", 2, arrivals(id));
         Thread.sleep(800);
@@ -275,15 +271,14 @@ public class PhoneLinkLiveTest {
         gw = onRedis;
         Provisioning provisioning = provision("live-broker-restart");
         X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
-        PhoneStack phone = phone(provisioning, ca, newDir(), 20, new PhoneLink.Options());
-        phone.start();
+        PhoneStack phone = startPhone(provisioning, ca, newDir(), 20, liveOptions());
         awaitReady(phone, provisioning.deviceId);
         System.err.println(System.currentTimeMillis() + " restarting the gateway");
         gw.restart(); // SIGKILL, then the same DATA_DIR, ports and Redis
         System.err.println(System.currentTimeMillis() + " gateway ready");
         // Requested at once: the phone is still waiting out its backoff, so the job waits in its session.
         String otp = requestOtp("+254711000107");
-        System.err.println(System.currentTimeMillis() + " requested OTP " + otp + " while the link is " + phone.link.state());
+        System.err.println(System.currentTimeMillis() + " requested OTP " + otp + " while the link is " + phone.link().state());
         String id = awaitJobTo("+254711000107");
         String code = codeOf(id);
         // The queued job comes right after the CONNACK, before the SUBACK that completes the reconnect.
@@ -296,6 +291,60 @@ public class PhoneLinkLiveTest {
         assertEquals("payloads of " + id, 1, arrivals(id));
     }
 
+    /**
+     * The heartbeat is a wakeup like the back-off: on the phone an alarm, which Doze honours, never a Java timer
+     * of the link's own, whose clock stops in deep sleep. With wakeups that only record (given to the stack as the
+     * app gives its alarms), the gateway sees no status after the connection's until the test fires the
+     * heartbeat's request, and then it sees the next one.
+     */
+    @Test
+    public void heartbeatReachesTheGatewayOnlyWhenItsWakeupFires() throws Exception {
+        Provisioning provisioning = provision("live-heartbeat");
+        PhoneLinkWakeupsTest.FakeWakeups wakeups = new PhoneLinkWakeupsTest.FakeWakeups();
+        AtomicInteger published = new AtomicInteger();
+        // Short, so that a heartbeat on a timer of the link's own would go out several times during the wait below.
+        long heartbeatMs = 350;
+        // The battery counts the statuses built, so the gateway's view of the device tells them apart.
+        readyPhoneOnWakeups(provisioning, wakeups, heartbeatMs, () -> DeviceStatus.online(40 + published.getAndIncrement(), 3,
+                Collections.emptyList(), "otpgate live test", System.currentTimeMillis()));
+        await(() -> reportedBattery(provisioning.deviceId) == 40, "the connection's status to reach the gateway");
+        await(() -> requestsOf(wakeups, heartbeatMs).size() == 1, "the heartbeat to ask for its wakeup");
+
+        Thread.sleep(5 * heartbeatMs);
+        assertEquals("statuses built before the heartbeat's wakeup fired", 1, published.get());
+        assertEquals("the gateway still shows the connection's status", 40, reportedBattery(provisioning.deviceId));
+        assertEquals(1, requestsOf(wakeups, heartbeatMs).size());
+
+        PhoneLinkWakeupsTest.FakeWakeups.Request heartbeat = requestsOf(wakeups, heartbeatMs).get(0);
+        assertFalse(heartbeat.cancelled);
+        heartbeat.task.run();
+        await(() -> reportedBattery(provisioning.deviceId) == 41, "the heartbeat's status to reach the gateway");
+        assertEquals(2, published.get());
+        // One-shot and asked for again, through the wakeups as well.
+        await(() -> requestsOf(wakeups, heartbeatMs).size() == 2, "the next heartbeat to ask for its wakeup");
+        assertEquals(states.toString(), 1, count(states, "CONNECTED"));
+    }
+
+    /**
+     * The status is built from system services (battery, signal, SIMs), which can throw on a phone. Such a throw
+     * costs that one status, not the connection: the link still reports CONNECTED, and the next heartbeat publishes.
+     */
+    @Test
+    public void aStatusThatCannotBeBuiltDoesNotKeepTheLinkFromComingOnline() throws Exception {
+        Provisioning provisioning = provision("live-status-throws");
+        PhoneLinkWakeupsTest.FakeWakeups wakeups = new PhoneLinkWakeupsTest.FakeWakeups();
+        AtomicInteger asked = new AtomicInteger();
+        long heartbeatMs = 450;
+        readyPhoneOnWakeups(provisioning, wakeups, heartbeatMs, () -> {
+            if (asked.getAndIncrement() == 0) throw new SecurityException("READ_PHONE_STATE was revoked");
+            return DeviceStatus.online(55, 3, Collections.emptyList(), "otpgate live test", System.currentTimeMillis());
+        });
+        assertEquals(1, asked.get());
+        await(() -> requestsOf(wakeups, heartbeatMs).size() == 1, "the heartbeat to ask for its wakeup");
+        requestsOf(wakeups, heartbeatMs).get(0).task.run();
+        await(() -> reportedBattery(provisioning.deviceId) == 55, "the heartbeat's status to reach the gateway");
+    }
+
     // --- helpers --------------------------------------------------------------------
 
     private Provisioning provision(String name) throws Exception {
@@ -304,33 +353,86 @@ public class PhoneLinkLiveTest {
         return Provisioning.parse(created.json().getString("provisioning"));
     }
 
-    private PhoneStack phone(Provisioning provisioning, X509Certificate ca, File dir, int maxPerMinute, PhoneLink.Options options)
-            throws Exception {
-        return phone(provisioning, ca, dir, maxPerMinute, options, payload -> { });
-    }
-
-    /** {@code extra} runs on Paho's thread after the engine took the payload, before the PUBACK. */
-    private PhoneStack phone(Provisioning provisioning, X509Certificate ca, File dir, int maxPerMinute, PhoneLink.Options options,
-                             java.util.function.Consumer<byte[]> extra) throws Exception {
+    /** Short delays, so a refused or cut connection is tried again within a test's patience. */
+    private static PhoneLink.Options liveOptions() {
+        PhoneLink.Options options = new PhoneLink.Options();
         options.minBackoffMs = 200;
         options.maxBackoffMs = 1_000;
         options.refusedRetryMs = 5_000;
         options.connectTimeoutSeconds = 5;
-        options.log = line -> System.err.println("phone " + provisioning.deviceId + ": " + line);
-        PhoneStack phone = PhoneStack.open(dir, provisioning, ca, radio,
-                () -> DeviceStatus.online(90, 3, Collections.emptyList(), "otpgate live test", System.currentTimeMillis()),
-                options, maxPerMinute, (state, detail) -> {
-                    states.add(state.name());
-                    System.err.println(System.currentTimeMillis() + " phone " + provisioning.deviceId + ": " + state + " " + detail);
-                },
-                line -> System.err.println("engine " + provisioning.deviceId + ": " + line));
-        phone.afterPayload = payload -> {
+        return options;
+    }
+
+    /** The fake radio, a fixed online status, and every state and payload recorded for the assertions. */
+    private PhoneStack.Setup setup(String deviceId, int maxPerMinute, Consumer<byte[]> extra) {
+        PhoneStack.Setup setup = new PhoneStack.Setup();
+        setup.radio = radio;
+        setup.onlineStatus = () -> DeviceStatus.online(90, 3, Collections.emptyList(), "otpgate live test", System.currentTimeMillis());
+        setup.maxPerMinute = maxPerMinute;
+        setup.log = line -> System.err.println("engine " + deviceId + ": " + line);
+        setup.onState = (state, detail) -> {
+            states.add(state.name());
+            System.err.println(System.currentTimeMillis() + " phone " + deviceId + ": " + state + " " + detail);
+        };
+        setup.onPayload = payload -> {
             countArrival(payload);
             extra.accept(payload);
         };
+        return setup;
+    }
+
+    private PhoneStack startPhone(Provisioning provisioning, X509Certificate ca, File dir, int maxPerMinute, PhoneLink.Options options)
+            throws Exception {
+        return startPhone(provisioning, ca, dir, maxPerMinute, options, payload -> { });
+    }
+
+    /** {@code extra} runs on Paho's thread after the engine took the payload, before the PUBACK. */
+    private PhoneStack startPhone(Provisioning provisioning, X509Certificate ca, File dir, int maxPerMinute, PhoneLink.Options options,
+                                  Consumer<byte[]> extra) throws Exception {
+        return startPhone(provisioning, ca, dir, setup(provisioning.deviceId, maxPerMinute, extra), options);
+    }
+
+    private PhoneStack startPhone(Provisioning provisioning, X509Certificate ca, File dir, PhoneStack.Setup setup, PhoneLink.Options options)
+            throws Exception {
+        options.log = line -> System.err.println("phone " + provisioning.deviceId + ": " + line);
+        PhoneStack phone = PhoneStack.open(dir, setup);
         radio.engine = phone.engine;
         phones.add(phone);
+        phone.connect(provisioning, ca, options);
         return phone;
+    }
+
+    /** A phone whose every timer is a request in {@code wakeups} (as the app's are alarms), connected and subscribed. */
+    private PhoneStack readyPhoneOnWakeups(Provisioning provisioning, PhoneLinkWakeupsTest.FakeWakeups wakeups, long heartbeatMs,
+                                           Supplier<String> onlineStatus) throws Exception {
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        PhoneStack.Setup setup = setup(provisioning.deviceId, 20, payload -> { });
+        setup.onlineStatus = onlineStatus;
+        setup.wakeups = wakeups;
+        PhoneLink.Options options = liveOptions();
+        options.heartbeatMs = heartbeatMs;
+        PhoneStack phone = startPhone(provisioning, ca, newDir(), setup, options);
+        assertSame("the stack hands its wakeups to the link", wakeups, options.wakeups);
+        awaitReady(phone, provisioning.deviceId);
+        return phone;
+    }
+
+    private static List<PhoneLinkWakeupsTest.FakeWakeups.Request> requestsOf(PhoneLinkWakeupsTest.FakeWakeups wakeups, long delayMs) {
+        List<PhoneLinkWakeupsTest.FakeWakeups.Request> matching = new ArrayList<>();
+        for (PhoneLinkWakeupsTest.FakeWakeups.Request request : wakeups.requests) {
+            if (request.delayMs == delayMs) matching.add(request);
+        }
+        return matching;
+    }
+
+    /** The battery of the last status the gateway recorded for the device, or -1. */
+    private int reportedBattery(String deviceId) {
+        try {
+            JSONObject presence = gw.get("/v1/devices/" + deviceId).json().optJSONObject("presence");
+            return presence == null ? -1 : presence.optInt("battery", -1);
+        } catch (IOException e) {
+            return -1;
+        }
     }
 
     private File newDir() throws IOException {
@@ -410,7 +512,7 @@ public class PhoneLinkLiveTest {
      * "online" alone comes at CONNECT, before the SUBSCRIBE: a job routed in between is lost.
      */
     private void awaitReady(PhoneStack phone, String deviceId) throws Exception {
-        await(() -> phone.link.state() == PhoneLink.State.CONNECTED, "the link to be connected and subscribed");
+        await(() -> phone.link().state() == PhoneLink.State.CONNECTED, "the link to be connected and subscribed");
         awaitOnline(deviceId);
     }
 
