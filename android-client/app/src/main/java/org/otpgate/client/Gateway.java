@@ -120,8 +120,12 @@ public final class Gateway {
         handler.post(this::startNow);
     }
 
+    /**
+     * The user's Stop or the service's end: jobs still waiting for the send window are failed (STOPPED) rather than
+     * sent after the gateway gave up on them; the next start sends again.
+     */
     public void stop() {
-        handler.post(this::stopNow);
+        handler.post(() -> stopNow(true));
     }
 
     /** After a new provisioning or changed settings. */
@@ -155,9 +159,9 @@ public final class Gateway {
      * Waits (bounded) for the old link's goodbye on the gateway's thread, so a start posted after it (a service
      * restart, restartNow) cannot connect with the same client id first: the broker would drop the old session and
      * the gateway briefly see the phone offline. The wait is outside the lock, which is never held across a network
-     * round trip.
+     * round trip. {@code failWaitingJobs}: a real stop; a restart for new settings keeps the queue and the window.
      */
-    private void stopNow() {
+    private void stopNow(boolean failWaitingJobs) {
         PhoneStack running;
         synchronized (this) {
             running = stack;
@@ -168,7 +172,8 @@ public final class Gateway {
         }
         if (running == null) return;
         try {
-            if (!running.disconnect(STOP_WAIT_MS)) {
+            boolean finished = failWaitingJobs ? running.stopSending(STOP_WAIT_MS) : running.disconnect(STOP_WAIT_MS);
+            if (!finished) {
                 Log.w(TAG, "the old MQTT link did not finish its goodbye within " + STOP_WAIT_MS + " ms");
             }
         } catch (InterruptedException e) {
@@ -179,7 +184,7 @@ public final class Gateway {
     private void restartNow() {
         PhoneStack stack = stack();
         boolean running = stack != null && stack.link() != null;
-        stopNow();
+        stopNow(false); // new settings, not a stop: the waiting jobs stay queued
         if (stack != null) stack.engine.setMaxPerMinute(prefs.maxPerMinute());
         if (running) startNow();
     }

@@ -13,6 +13,11 @@ public final class JobRules {
     public static final String SIM_NOT_AVAILABLE = "SIM_NOT_AVAILABLE";
     /** The handled id could not be written down first, so sending could break "never twice". */
     public static final String STATE_NOT_SAVED = "STATE_NOT_SAVED";
+    /**
+     * The phone was stopped (the user's Stop, the service's end) before the job reached the radio: it is never sent,
+     * so the gateway may fail over at once rather than after its sent timeout.
+     */
+    public static final String STOPPED = "STOPPED";
 
     private JobRules() {}
 

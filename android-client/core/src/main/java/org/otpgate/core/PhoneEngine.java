@@ -2,9 +2,11 @@ package org.otpgate.core;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -20,6 +22,8 @@ import java.util.Set;
  *   <li>Expiry and cancels are checked on arrival and again at the moment of
  *       sending; a cancel for an unseen id is remembered.</li>
  *   <li>Jobs go out in arrival order within the sliding per-minute window.</li>
+ *   <li>{@link #stopSending} settles every job not yet with the radio as
+ *       failed (STOPPED); nothing is sent again until {@link #startSending}.</li>
  * </ul>
  *
  * Every public method is synchronized: MQTT callbacks, SMS result broadcasts
@@ -113,6 +117,8 @@ public final class PhoneEngine {
     private final DailyCount sentToday;
     private String lastError;
     private long lastPrune;
+    /** Between stopSending and startSending. */
+    private boolean stopped;
 
     private static final class Queued {
         final SmsJob job;
@@ -153,6 +159,36 @@ public final class PhoneEngine {
         pump();
     }
 
+    /**
+     * The phone stops being a gateway: the user's Stop or the service's end, not a lost network nor a link restart for
+     * new settings (those keep the queue). A job still waiting for the send window could otherwise go out later, after
+     * the gateway's sent timeout had sent the code through another route. Each is failed with STOPPED now: in the
+     * ledger first, so no engine (not even one that reloads it) sends it, then acked, so the gateway fails over at
+     * once. Jobs already with the radio keep their real outcome. Until {@link #startSending} nothing is sent and a job
+     * that arrives is refused with STOPPED too: queued, it would wait for a start that may come too late.
+     *
+     * @return how many waiting jobs were failed
+     */
+    public synchronized int stopSending() {
+        stopped = true;
+        if (queue.isEmpty()) return 0;
+        long now = clock.now();
+        List<Queued> waiting = new ArrayList<>(queue);
+        queue.clear();
+        for (Queued entry : waiting) ledger.setStatus(entry.job.id, AckStatus.FAILED, JobRules.STOPPED);
+        // Unsaved, the file still says "received": a restart restates that but still never sends (the queue is gone).
+        save();
+        for (Queued entry : waiting) fail(entry.job.id, JobRules.STOPPED, now);
+        log.line("stopped: " + waiting.size() + " waiting job" + (waiting.size() == 1 ? "" : "s") + " failed as " + JobRules.STOPPED);
+        return waiting.size();
+    }
+
+    /** Accepts and sends jobs again after {@link #stopSending}; a no-op otherwise, apart from sending what may go now. */
+    public synchronized void startSending() {
+        stopped = false;
+        pump();
+    }
+
     public synchronized Status status() {
         return new Status(queue.size(), inFlight.size(), sentToday.get(clock.today()), lastError, window.max());
     }
@@ -189,12 +225,14 @@ public final class PhoneEngine {
                 return;
             }
             case REFUSE:
-                ledger.record(job.id, AckStatus.FAILED, decision.error, job.expiresAt);
-                save();
-                fail(job.id, decision.error, now);
+                refuse(job, decision.error, now);
                 return;
             default:
                 break;
+        }
+        if (stopped) {
+            refuse(job, JobRules.STOPPED, now);
+            return;
         }
         ledger.record(job.id, AckStatus.RECEIVED, null, job.expiresAt);
         // Written down before any chance of sending, so no restart can send this id again.
@@ -206,6 +244,13 @@ public final class PhoneEngine {
         acks.ack(Ack.of(job.id, AckStatus.RECEIVED, now));
         queue.addLast(new Queued(job, Math.max(1, partsFor(job))));
         pump();
+    }
+
+    /** Never sent: written down as failed, so a redelivery restates the verdict. */
+    private void refuse(SmsJob job, String error, long now) {
+        ledger.record(job.id, AckStatus.FAILED, error, job.expiresAt);
+        save();
+        fail(job.id, error, now);
     }
 
     private void onCancel(String id) {
@@ -230,8 +275,9 @@ public final class PhoneEngine {
 
     // --- sending --------------------------------------------------------------
 
-    /** Sends what may go now, fails what expired, and asks to be woken when the next job can go. */
+    /** Sends what may go now, fails what expired, and asks to be woken when the next job can go; nothing while stopped. */
     public synchronized void pump() {
+        if (stopped) return;
         long now = clock.now();
         for (Iterator<Queued> it = queue.iterator(); it.hasNext(); ) {
             Queued entry = it.next();

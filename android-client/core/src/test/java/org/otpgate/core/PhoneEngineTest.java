@@ -221,6 +221,66 @@ public class PhoneEngineTest {
     }
 
     @Test
+    public void stopFailsEveryJobWaitingForTheWindowAndWritesItDown() {
+        engine.setMaxPerMinute(1);
+        engine.onPayload(job("j1"));
+        engine.onPayload(job("j2"));
+        engine.onPayload(job("j3"));
+        assertEquals(2, engine.stopSending());
+        assertEquals(Arrays.asList("j1:received", "j2:received", "j3:received", "j2:failed:STOPPED", "j3:failed:STOPPED"), ackList());
+        for (Ack ack : acks) assertTrue("the gateway accepts " + ack, Ack.parse(ack.toJson()).isOk());
+        assertTrue(store.text, store.text.contains("\"j2\":{\"status\":\"failed\",\"error\":\"STOPPED\""));
+        assertTrue(store.text, store.text.contains("\"j3\":{\"status\":\"failed\",\"error\":\"STOPPED\""));
+        assertEquals(0, engine.status().queued);
+        assertTrue(engine.status().lastError, engine.status().lastError.contains("STOPPED"));
+        // j1 was with the radio already: its real outcome still counts.
+        engine.onSendResult("j1", 0, 1, SmsResultCodes.RESULT_OK);
+        assertEquals("j1:sent", ackList().get(ackList().size() - 1));
+    }
+
+    @Test
+    public void aWakeupOrANewRateAfterStopSendsNothing() {
+        engine.setMaxPerMinute(1);
+        engine.onPayload(job("j1"));
+        engine.onPayload(job("j2"));
+        assertEquals(Long.valueOf(T0 + 60_000), wakeAt);
+        engine.stopSending();
+        now = T0 + 60_000;
+        engine.pump(); // the timer asked for before the stop
+        engine.setMaxPerMinute(30); // the app's restart for new settings, while stopped
+        assertEquals(Arrays.asList("j1"), sentIds());
+    }
+
+    @Test
+    public void aReloadedLedgerNeverSendsAJobFailedOnStop() throws Exception {
+        engine.setMaxPerMinute(1);
+        engine.onPayload(job("j1"));
+        engine.onPayload(job("j2"));
+        engine.stopSending();
+        PhoneEngine restarted = newEngine(PhoneEngine.loadLedger(store, now), 30);
+        acks.clear();
+        restarted.onPayload(job("j2")); // the broker redelivers it to the restarted process
+        assertEquals(Arrays.asList("j1"), sentIds());
+        assertEquals(Arrays.asList("j2:failed:STOPPED"), ackList());
+    }
+
+    @Test
+    public void aJobArrivingWhileStoppedIsFailedAndStartingAgainSendsNewJobs() {
+        engine.stopSending();
+        engine.onPayload(job("late"));
+        assertTrue(radio.sent.isEmpty());
+        assertEquals(Arrays.asList("late:failed:STOPPED"), ackList());
+        assertTrue(store.text.contains("\"late\":{\"status\":\"failed\",\"error\":\"STOPPED\""));
+        engine.onPayload(job("expired", T0, ""));
+        assertEquals("a better reason wins", "expired:failed:EXPIRED", ackList().get(1));
+        engine.startSending();
+        engine.onPayload(job("late"));
+        engine.onPayload(job("next"));
+        assertEquals("a job failed on stop stays failed", Arrays.asList("next"), sentIds());
+        assertEquals("late:failed:STOPPED", ackList().get(2));
+    }
+
+    @Test
     public void aRadioThatThrowsFailsThatJobAndTheQueueGoesOn() {
         engine.setMaxPerMinute(1);
         engine.onPayload(job("j1"));

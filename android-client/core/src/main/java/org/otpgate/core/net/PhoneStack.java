@@ -36,7 +36,8 @@ import org.otpgate.core.TextStore;
  * and goes with {@link #connect} and {@link #disconnect}, so a new provisioning
  * or new settings keep the jobs waiting for the send window, the window itself
  * (Android's 30 a minute counts across a restart of the link) and the parts
- * whose radio results are still to come.
+ * whose radio results are still to come. Only {@link #stopSending} (the
+ * user's Stop) fails the waiting jobs; the next {@link #connect} sends again.
  */
 public final class PhoneStack {
     /** What the phone and the JVM give the stack differently. */
@@ -125,9 +126,9 @@ public final class PhoneStack {
     }
 
     /**
-     * Starts a link for {@code provisioning} and sends what waits; does nothing while a link runs (disconnect
-     * first to change the provisioning). Fills in what {@code options} leave open: Paho's persistence in
-     * {@code mqtt/} of the stack's folder, and the stack's wakeups.
+     * Starts a link for {@code provisioning} and sends what waits, also after {@link #stopSending}; does nothing
+     * while a link runs (disconnect first to change the provisioning). Fills in what {@code options} leave open:
+     * Paho's persistence in {@code mqtt/} of the stack's folder, and the stack's wakeups.
      */
     public PhoneLink connect(Provisioning provisioning, X509Certificate ca, PhoneLink.Options options) {
         PhoneLink started;
@@ -140,9 +141,10 @@ public final class PhoneStack {
             events.owner = started;
             link = started;
         }
+        // Before the link starts: the jobs the broker kept arrive right after the CONNACK, and a stopped engine would
+        // fail them. Outside the lock: the engine's callbacks never take it, and this keeps it that way.
+        engine.startSending();
         started.start();
-        // Outside the lock: the engine's callbacks never take it, and this keeps it that way.
-        engine.pump();
         return started;
     }
 
@@ -167,6 +169,21 @@ public final class PhoneStack {
             setup.log.line("stopping the MQTT link failed: " + e.getCause());
             return true;
         }
+    }
+
+    /**
+     * The user's Stop, or the service's end: the engine fails every job not yet handed to the radio (STOPPED, see
+     * {@link PhoneEngine#stopSending}) and sends nothing until the next {@link #connect}; then {@link #disconnect},
+     * whose answer it returns.
+     * Failing first lets the failed acks leave on the link that is still up, so the gateway fails over at once;
+     * any the broker did not take wait in the outbox for the next connection.
+     */
+    public boolean stopSending(long timeoutMs) throws InterruptedException {
+        engine.stopSending();
+        // Nothing is left for the engine's timer to send; on the phone it is an alarm, which would wake it for nothing.
+        Wakeups.Pending pending = engineWake.getAndSet(null);
+        if (pending != null) pending.cancel();
+        return disconnect(timeoutMs);
     }
 
     /** For a process done with the stack (the JVM tests): disconnects, then stops the stack's own timers. */

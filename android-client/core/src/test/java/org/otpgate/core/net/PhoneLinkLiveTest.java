@@ -29,6 +29,7 @@ import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.net.ssl.SSLSocketFactory;
+import org.json.JSONArray;
 import org.json.JSONObject;
 import org.junit.After;
 import org.junit.AfterClass;
@@ -206,6 +207,43 @@ public class PhoneLinkLiveTest {
         Thread.sleep(500);
         assertEquals("sends of the first job", 1, radio.sends(first));
         assertEquals("sends of the cancelled job", 0, radio.sends(second));
+    }
+
+    /**
+     * The user's Stop while a job waits for the send window (one SMS a minute). Before, the engine kept it, and the
+     * window reopening later sent it although the gateway had long failed it over: the code twice. Stopped while the
+     * link is down, the failed ack waits in the outbox and reaches the gateway on the next connection.
+     */
+    @Test
+    public void stopFailsAJobWaitingForTheSendWindowAndTheGatewayHearsItOnReconnect() throws Exception {
+        Provisioning provisioning = provision("live-stop");
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        PhoneStack phone = startPhone(provisioning, ca, newDir(), 1, liveOptions());
+        awaitReady(phone, provisioning.deviceId);
+        String first = sendMessage("+254711000109", "first");
+        await(() -> radio.sends(first) == 1, "the first message to be sent");
+        String second = sendMessage("+254711000110", "second");
+        await(() -> arrivals(second) >= 1 && phone.engine.status().queued == 1, "the second job to wait for the send window");
+
+        // A lost link is not a stop: the job stays queued.
+        assertTrue(phone.disconnect(5_000));
+        assertEquals(1, phone.engine.status().queued);
+        assertTrue(phone.stopSending(5_000));
+        assertEquals(0, phone.engine.status().queued);
+        assertTrue(phone.outbox.pending().toString(), phone.outbox.pending().toString().contains(second + " failed STOPPED"));
+        // What would have sent it: the window reopening (the engine's timer) and the app's restart for a new rate.
+        phone.engine.pump();
+        phone.engine.setMaxPerMinute(30);
+        assertFalse("the gateway cannot have heard it while the phone is away", gatewaySawStopped(second));
+
+        PhoneLink.Options options = liveOptions();
+        options.log = line -> System.err.println("phone " + provisioning.deviceId + ": " + line);
+        phone.connect(provisioning, ca, options);
+        await(() -> gatewaySawStopped(second), "the gateway to record the STOPPED ack of the second job");
+        await(() -> phone.outbox.size() == 0, "the broker to take every waiting ack");
+        Thread.sleep(300);
+        assertEquals("sends of the job failed on stop", 0, radio.sends(second));
+        assertEquals("sends of the first job", 1, radio.sends(first));
     }
 
     @Test
@@ -493,6 +531,27 @@ public class PhoneLinkLiveTest {
             return gw.get(path).json().optString("status");
         } catch (IOException e) {
             return null;
+        }
+    }
+
+    /**
+     * The gateway holds the phone's {@code failed STOPPED} ack for message {@code id}: acted on (the attempt's error),
+     * or recorded as late when its own sent timeout had given the attempt up first.
+     */
+    private boolean gatewaySawStopped(String id) {
+        try {
+            JSONObject delivery = gw.get("/v1/messages/" + id).json().optJSONObject("delivery");
+            JSONArray attempts = delivery == null ? null : delivery.optJSONArray("attempts");
+            for (int i = 0; attempts != null && i < attempts.length(); i++) {
+                JSONObject attempt = attempts.optJSONObject(i);
+                if (attempt == null) continue;
+                JSONObject late = attempt.optJSONObject("late");
+                if (attempt.optString("error").startsWith("device:STOPPED")) return true;
+                if (late != null && "failed".equals(late.optString("status")) && "STOPPED".equals(late.optString("error"))) return true;
+            }
+            return false;
+        } catch (IOException e) {
+            return false;
         }
     }
 
