@@ -43,7 +43,11 @@ export function openSession(target: SessionTarget, device: Credentials, timeoutM
       rejectUnauthorized: target.verify,
     });
     const parser = mqttPacket.parser({ protocolVersion: 4 });
-    let step = "connack";
+    // tcp: no connection yet (SYNs dropped by a full listen queue); tls: connected, waiting for the handshake.
+    let step = "tcp";
+    socket.once("connect", () => {
+      if (step === "tcp") step = "tls";
+    });
     let subscribedAt = 0;
     let settled = false;
     const fail = (message: string) => {
@@ -56,7 +60,8 @@ export function openSession(target: SessionTarget, device: Credentials, timeoutM
     const timer = setTimeout(() => fail(`${step} timeout`), timeoutMs);
     const send = (packet: Packet) => socket.write(mqttPacket.generate(packet));
 
-    socket.once("secureConnect", () =>
+    socket.once("secureConnect", () => {
+      step = "connack";
       send({
         cmd: "connect",
         protocolId: "MQTT",
@@ -67,8 +72,8 @@ export function openSession(target: SessionTarget, device: Credentials, timeoutM
         username: device.id,
         password: Buffer.from(device.token),
         will: { topic: `sms/device/${device.id}`, payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
-      }),
-    );
+      });
+    });
     socket.on("error", (error) => fail(`${error.message}`));
     socket.on("close", () => fail(`connection closed before ${step}`));
     socket.on("data", (chunk: Buffer) => parser.parse(chunk));
