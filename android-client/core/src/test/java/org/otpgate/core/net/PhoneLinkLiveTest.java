@@ -187,18 +187,38 @@ public class PhoneLinkLiveTest {
         assertEquals(states.toString(), 0, count(states, "WAITING_TO_RETRY"));
     }
 
+    private static final class SecondJobQueued {
+        Provisioning provisioning;
+        X509Certificate ca;
+        PhoneStack phone;
+        String first;
+        String second;
+    }
+
+    /** A phone allowed one SMS a minute that sent a first message and has received a second, which waits for the window. */
+    private SecondJobQueued secondJobQueued(String name, String firstNumber, String secondNumber) throws Exception {
+        Provisioning provisioning = provision(name);
+        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
+        SecondJobQueued queued = new SecondJobQueued();
+        queued.provisioning = provisioning;
+        queued.ca = ca;
+        queued.phone = startPhone(provisioning, ca, newDir(), 1, liveOptions());
+        awaitReady(queued.phone, provisioning.deviceId);
+        queued.first = sendMessage(firstNumber, "first");
+        await(() -> radio.sends(queued.first) == 1, "the first message to be sent");
+        queued.second = sendMessage(secondNumber, "second");
+        await(() -> arrivals(queued.second) >= 1, "the second job to reach the phone");
+        return queued;
+    }
+
     @Test
     public void cancelIsHonouredForAJobStillWaitingForTheSendWindow() throws Exception {
-        Provisioning provisioning = provision("live-cancel");
-        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
-        // One SMS a minute: the second job waits in the phone's queue, the gateway's sent timeout
-        // (3 s) runs out, it takes the job back with a cancel, and the phone must not send it later.
-        PhoneStack phone = startPhone(provisioning, ca, newDir(), 1, liveOptions());
-        awaitReady(phone, provisioning.deviceId);
-        String first = sendMessage("+254711000103", "first");
-        await(() -> radio.sends(first) == 1, "the first message to be sent");
-        String second = sendMessage("+254711000104", "second");
-        await(() -> arrivals(second) >= 1, "the second job to reach the phone");
+        // The gateway's sent timeout (3 s) runs out for the queued job, it takes the job back with a
+        // cancel, and the phone must not send it later.
+        SecondJobQueued queued = secondJobQueued("live-cancel", "+254711000103", "+254711000104");
+        PhoneStack phone = queued.phone;
+        String first = queued.first;
+        String second = queued.second;
         await(() -> cancels(second) >= 1, "the gateway's cancel for the second job");
         await(() -> "failed".equals(status("/v1/messages/" + second)), "the gateway to give the second job up");
         await(() -> phone.engine.status().queued == 0, "the phone to drop the cancelled job");
@@ -216,14 +236,11 @@ public class PhoneLinkLiveTest {
      */
     @Test
     public void stopFailsAJobWaitingForTheSendWindowAndTheGatewayHearsItOnReconnect() throws Exception {
-        Provisioning provisioning = provision("live-stop");
-        X509Certificate ca = PinnedCa.fetch(provisioning.caUrl, provisioning.caFingerprint);
-        PhoneStack phone = startPhone(provisioning, ca, newDir(), 1, liveOptions());
-        awaitReady(phone, provisioning.deviceId);
-        String first = sendMessage("+254711000109", "first");
-        await(() -> radio.sends(first) == 1, "the first message to be sent");
-        String second = sendMessage("+254711000110", "second");
-        await(() -> arrivals(second) >= 1 && phone.engine.status().queued == 1, "the second job to wait for the send window");
+        SecondJobQueued queued = secondJobQueued("live-stop", "+254711000109", "+254711000110");
+        PhoneStack phone = queued.phone;
+        String first = queued.first;
+        String second = queued.second;
+        await(() -> phone.engine.status().queued == 1, "the second job to wait for the send window");
 
         // A lost link is not a stop: the job stays queued.
         assertTrue(phone.disconnect(5_000));
@@ -237,8 +254,8 @@ public class PhoneLinkLiveTest {
         assertFalse("the gateway cannot have heard it while the phone is away", gatewaySawStopped(second));
 
         PhoneLink.Options options = liveOptions();
-        options.log = line -> System.err.println("phone " + provisioning.deviceId + ": " + line);
-        phone.connect(provisioning, ca, options);
+        options.log = line -> System.err.println("phone " + queued.provisioning.deviceId + ": " + line);
+        phone.connect(queued.provisioning, queued.ca, options);
         await(() -> gatewaySawStopped(second), "the gateway to record the STOPPED ack of the second job");
         await(() -> phone.outbox.size() == 0, "the broker to take every waiting ack");
         Thread.sleep(300);
