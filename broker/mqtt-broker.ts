@@ -115,8 +115,8 @@ export const DEFAULT_ADMISSION: ConnectionGateOptions & { handshakeTimeoutMs: nu
 const LISTEN_BACKLOG = 4096;
 /**
  * The TLS port's extra accept handles (accept-handles.ts): a loop turn accepts up to 16 connections.
- * 10,000 phones at once (bench:phones part d): 39.1 s with 8 handles against 84.2 s with 1, back to
- * back; 35.0 and 50.0 s in two trials with 16 (runs on this machine spread by ±15 s).
+ * 10,000 phones at once (bench:phones part d, quiet machine, same session): 30.5 s and 2.67 ms of CPU
+ * per phone with 16, 37.5 s and 2.97 ms with 1 (README, Benchmarks).
  */
 const EXTRA_ACCEPT_HANDLES = 15;
 
