@@ -422,6 +422,8 @@ interface GatewayProcess {
   output(): string;
   /** MQTT clients connected, as the gateway's /metrics counts them. */
   connectedOnGateway(): Promise<number>;
+  /** Connections the gateway closed before their CONNACK since it started, by reason (its /metrics), shed at the gate included. */
+  closedOnGateway(): Promise<Record<string, number>>;
   /** Lines the gateway prints that start with `prefix`: the recent ones now, then as they come. */
   onLine(prefix: string, listener: (line: string) => void): void;
 }
@@ -486,6 +488,13 @@ async function startGatewayProcess(name: string, dataDir: string, options: { env
     connectedOnGateway: async () => {
       const metrics = await (await fetch(`${base}/metrics`)).text();
       return Number(/^otpgate_mqtt_connected_clients (\d+)/m.exec(metrics)?.[1] ?? NaN);
+    },
+    closedOnGateway: async () => {
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      const closed: Record<string, number> = {};
+      for (const [, reason, count] of metrics.matchAll(/^otpgate_mqtt_connections_refused_total\{reason="([^"]+)"\} (\d+)/gm)) closed[reason!] = Number(count);
+      closed.shed_at_gate = Number(/^otpgate_mqtt_connections_shed (\d+)/m.exec(metrics)?.[1] ?? 0);
+      return closed;
     },
     onLine: (prefix, listener) => {
       for (const line of seen) if (line.startsWith(prefix)) listener(line);
@@ -587,12 +596,19 @@ interface StormSample {
   failed: number;
   /** Why attempts failed (then were retried or given up): message → count. */
   errors: Record<string, number>;
+  /** The same failures as the gateway saw them: connections it closed before their CONNACK, by reason. */
+  closed: Record<string, number>;
   /** Destroying every socket → the gateway counting no client, s. */
   dropped: number;
 }
 
 /** Milliseconds on the clock the client processes report in (see reconnect-clients.ts). */
 const wallNow = () => performance.timeOrigin + performance.now();
+
+/** Gateway closures before CONNACK that cost no TLS work: shed unread at the gate, or refused at accept (admission.ts). */
+const CLOSED_BEFORE_TLS = new Set(["shed_at_gate", "node_limit", "login_backoff", "source_limit"]);
+const handshakesAbandoned = (closed: Record<string, number>) =>
+  Object.entries(closed).reduce((sum, [reason, count]) => (CLOSED_BEFORE_TLS.has(reason) ? sum : sum + count), 0);
 
 async function storm(gateway: GatewayProcess, processes: RpcChild[], phones: number, label: string): Promise<StormSample> {
   // A storm that left phones out (past the deadline) is not the next one's starting point: connect them first.
@@ -610,6 +626,7 @@ async function storm(gateway: GatewayProcess, processes: RpcChild[], phones: num
   // The wills (retained offline statuses) and presence writes of the disconnections settle first.
   await sleep(1_500);
 
+  const closedBefore = await gateway.closedOnGateway();
   const cpuBefore = cpuSeconds(gateway.pid);
   const started = wallNow();
   const reports = await Promise.all(processes.map((p) => p.call<StormReport>("reconnect", { deadlineMs: STORM_DEADLINE_MS })));
@@ -622,7 +639,11 @@ async function storm(gateway: GatewayProcess, processes: RpcChild[], phones: num
   if (failed > 0) problems.push(`(d) ${label}: ${failed} of ${phones} phones not subscribed again within ${STORM_DEADLINE_MS / 1000} s: ${reports.find((r) => r.firstError)?.firstError}`);
   const onGateway = await gateway.connectedOnGateway();
   if (onGateway !== phones) problems.push(`(d) ${label}: ${onGateway} of ${phones} phones connected on the gateway after the storm`);
+  const closedAfter = await gateway.closedOnGateway();
+  const closed: Record<string, number> = {};
+  for (const [reason, count] of Object.entries(closedAfter)) if (count > (closedBefore[reason] ?? 0)) closed[reason] = count - (closedBefore[reason] ?? 0);
   return {
+    closed,
     allSubscribed: ((subscribed.at(-1) ?? NaN) - started) / 1000,
     medianSubscribed: (percentile(subscribed, 0.5) - started) / 1000,
     allPublished: ((published.at(-1) ?? NaN) - started) / 1000,
@@ -688,7 +709,7 @@ async function partD(): Promise<void> {
     ["connected phones (idle)", "VmRSS MB", "Δ MB", "KB per connection", `gateway CPU % idle (${IDLE_WINDOW_S} s)`],
     ["0 (started, devices loaded)", fixed(rssBefore / 1024), "", "", fixed(idleCpuPerSecond * 100)],
   ];
-  const rows = [["phones", "lookup", "runs", "all subscribed s", "median phone s", "all statuses s", "gateway CPU s", "CPU ms per phone", "retries", "CPU ms per attempt", "generator CPU s", "drop s"]];
+  const rows = [["phones", "lookup", "runs", "all subscribed s", "median phone s", "all statuses s", "gateway CPU s", "CPU ms per phone", "retries", "CPU ms per attempt", "CPU ms per handshake", "generator CPU s", "drop s"]];
   const retryNotes: string[] = [];
   const ratios: string[][] = [["phones", "scan / direct: time to all subscribed", "scan / direct: gateway CPU"]];
 
@@ -757,6 +778,7 @@ async function partD(): Promise<void> {
         fixed((m((s) => s.gatewayCpu) * 1000) / target, 2),
         String(m((s) => s.retries)),
         fixed(m((s) => (s.gatewayCpu * 1000) / (target + s.retries)), 2),
+        fixed(m((s) => (s.gatewayCpu * 1000) / (target + handshakesAbandoned(s.closed))), 2),
         fixed(m((s) => s.generatorCpu)),
         fixed(m((s) => s.dropped)),
       ];
@@ -766,6 +788,10 @@ async function partD(): Promise<void> {
       for (const sample of list) for (const [message, count] of Object.entries(sample.errors)) errors[message] = (errors[message] ?? 0) + count;
       const listed = Object.entries(errors).sort((a, b) => b[1] - a[1]).map(([message, count]) => `${count} × ${message}`);
       if (listed.length > 0) retryNotes.push(`${target.toLocaleString("en")} ${mode === "direct" ? "direct" : "scan"}, all runs: ${listed.join("; ")}`);
+      const closed: Record<string, number> = {};
+      for (const sample of list) for (const [reason, count] of Object.entries(sample.closed)) closed[reason] = (closed[reason] ?? 0) + count;
+      const closedList = Object.entries(closed).sort((a, b) => b[1] - a[1]).map(([reason, count]) => `${count} × ${reason}`);
+      if (closedList.length > 0) retryNotes.push(`  closed by the gateway before CONNACK: ${closedList.join("; ")}`);
     }
     rows.push(row("direct", samples.direct));
     if (samples.bypassed.length > 0) {
@@ -779,7 +805,8 @@ async function partD(): Promise<void> {
     "  all subscribed = reconnect start → the last phone's SUBACK (median phone: the middle one's); all statuses = → the last\n" +
       "  retained status PUBACK. Gateway CPU = user+system time of its process from reconnect start until 1 s after the last\n" +
       "  PUBACK, less its idle rate. Retries: attempts made again (the app's 10 s per attempt, backoff from 1 s); per attempt =\n" +
-      "  CPU / (phones + retries). direct = broker/retained-lookup.ts; scan = the same gateway with it bypassed (what\n" +
+      "  CPU / (phones + retries); per handshake = CPU / (phones + attempts the gateway began TLS for and that closed before\n" +
+      "  their CONNACK: every gateway closure but the gate's sheds and accept-time refusals). direct = broker/retained-lookup.ts; scan = the same gateway with it bypassed (what\n" +
       "  aedes-persistence does alone), switched by SIGUSR2 to the bench preload bench/retained-mode.ts.",
   );
   if (retryNotes.length > 0) console.log(`  failed attempts (retried):\n${retryNotes.map((n) => `    ${n}`).join("\n")}`);
