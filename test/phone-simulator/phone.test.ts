@@ -1,6 +1,6 @@
 /**
  * The simulated phone against a real (throwaway) TLS Aedes broker: the MQTT
- * contract of DESIGN.md as the gateway sees it.
+ * contract (README.md, "MQTT contract (as built)") as the gateway sees it.
  */
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";

@@ -1,13 +1,16 @@
 /**
- * Command-line parsing for cli.ts, kept pure (argv in, settings out) so it can
- * be tested without starting anything.
+ * Command-line parsing for cli.ts, kept pure (argv in, settings out; the one
+ * file it reads, --device-file, through `readText`) so it can be tested
+ * without starting anything.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parseProvisioningUri } from "../../broker/provisioning.js";
+import { parseProvisioningUri, type ProvisioningFields } from "../../broker/provisioning.js";
 import type { PhoneOptions } from "./phone.js";
 
 export const USAGE = `Usage:
   npm run phone -- --provisioning "otpgate://provision?v=1&mqtt=…[&mqtt=…]&id=…&token=…&fp=…[&ca=…]" [behaviour]
+  npm run phone -- --device-file <file> [--url mqtts://localhost:8883 …] [behaviour]
   npm run phone -- --url mqtts://host:8883 [--url mqtts://other:8883 …] --device <id> --token <token> [--ca-file ca.pem | --ca-fingerprint AB:CD:…] [behaviour]
 
 Behaviour:
@@ -19,6 +22,13 @@ Behaviour:
   --heartbeat <seconds>     status interval (default 60)
   --battery <0..100>        battery level to report (default 100)
   --state-file <path>       remember handled job ids across restarts
+  --show-code               development only: print each SMS body in full (the code included) when sent;
+                            refused unless every broker is reached over loopback (127.0.0.0/8, ::1)
+
+--device-file reads the JSON the gateway answered to POST /v1/devices (or POST
+/v1/devices/<id>/token) and takes its provisioning URI, so the token stays off
+the command line; --url then replaces the URI's brokers (the public address a
+real phone dials may not be the way to reach the gateway from here).
 
 Several brokers (repeated mqtt= in the URI, or repeated --url) are tried in
 order: when one cannot be reached (refused, TLS failure, timeout) the phone
@@ -34,6 +44,9 @@ export interface CliSettings {
   caFile?: string;
   caUrl?: string;
 }
+
+/** Reads a file as text; cli.ts reads from disk, tests hand in strings. */
+export type ReadText = (file: string) => string;
 
 export type CliCommand = { kind: "help" } | { kind: "run"; settings: CliSettings };
 
@@ -55,6 +68,7 @@ function number(flag: string, value: string | undefined, min: number, max = Numb
 const FLAGS = {
   help: { type: "boolean", short: "h" },
   provisioning: { type: "string" },
+  "device-file": { type: "string" },
   url: { type: "string", multiple: true },
   device: { type: "string" },
   token: { type: "string" },
@@ -68,6 +82,7 @@ const FLAGS = {
   heartbeat: { type: "string" },
   battery: { type: "string" },
   "state-file": { type: "string" },
+  "show-code": { type: "boolean" },
 } as const;
 
 function readFlags(argv: readonly string[]) {
@@ -83,22 +98,52 @@ function oneOrMany(urls: readonly string[]): string | readonly string[] {
   return urls.length === 1 ? urls[0]! : urls;
 }
 
-export function parseCliArgs(argv: readonly string[]): CliCommand {
+/** The provisioning URI out of a saved POST /v1/devices answer. */
+function readDeviceFile(file: string, readText: ReadText): ProvisioningFields {
+  const hint = "save the JSON answer of POST /v1/devices (or POST /v1/devices/<id>/token) in it";
+  let text: string;
+  try {
+    text = readText(file);
+  } catch (error) {
+    throw new CliUsageError(`--device-file ${file}: ${(error as Error).message}`);
+  }
+  let answer: { provisioning?: unknown; error?: { message?: unknown } } | null;
+  try {
+    answer = JSON.parse(text) as typeof answer;
+  } catch {
+    throw new CliUsageError(`--device-file ${file} is not JSON; ${hint}`);
+  }
+  if (typeof answer?.provisioning !== "string") {
+    // A failed curl leaves the gateway's error envelope in the file: say what it said.
+    const said = typeof answer?.error?.message === "string" ? ` (it holds an error reply: ${answer.error.message})` : "";
+    throw new CliUsageError(`--device-file ${file} has no "provisioning" field${said}; ${hint}`);
+  }
+  return parseProvisioningUri(answer.provisioning);
+}
+
+export function parseCliArgs(argv: readonly string[], readText: ReadText = (file) => readFileSync(file, "utf8")): CliCommand {
   const values = readFlags(argv);
   if (values.help) return { kind: "help" };
 
   let connection: Pick<PhoneOptions, "url" | "deviceId" | "token">;
   const settings: Omit<CliSettings, "phone"> = {};
-  if (values.provisioning !== undefined) {
-    const clashing = (["url", "device", "token", "ca-fingerprint"] as const).filter((flag) => values[flag] !== undefined);
-    if (clashing.length > 0) throw new CliUsageError(`--provisioning already sets ${clashing.map((flag) => `--${flag}`).join(", ")}`);
-    const fields = parseProvisioningUri(values.provisioning);
-    connection = { url: oneOrMany(fields.mqttUrls), deviceId: fields.deviceId, token: fields.token };
+  if (values.provisioning !== undefined && values["device-file"] !== undefined) {
+    throw new CliUsageError("--provisioning and --device-file both name the device; keep one");
+  }
+  if (values.provisioning !== undefined || values["device-file"] !== undefined) {
+    const source = values.provisioning !== undefined ? "--provisioning" : "--device-file";
+    // A device file's brokers may be replaced with --url; a URI given inline is taken whole, as before.
+    const setByIt = source === "--provisioning" ? (["url", "device", "token", "ca-fingerprint"] as const) : (["device", "token", "ca-fingerprint"] as const);
+    const clashing = setByIt.filter((flag) => values[flag] !== undefined);
+    if (clashing.length > 0) throw new CliUsageError(`${source} already sets ${clashing.map((flag) => `--${flag}`).join(", ")}`);
+    const fields = values.provisioning !== undefined ? parseProvisioningUri(values.provisioning) : readDeviceFile(values["device-file"]!, readText);
+    const urls = values.url !== undefined && values.url.length > 0 ? values.url : fields.mqttUrls;
+    connection = { url: oneOrMany(urls), deviceId: fields.deviceId, token: fields.token };
     settings.caFingerprint = fields.caFingerprint;
     if (fields.caUrl !== undefined) settings.caUrl = fields.caUrl;
   } else {
     const missing = (["url", "device", "token"] as const).filter((flag) => !values[flag]);
-    if (missing.length > 0) throw new CliUsageError(`give --provisioning, or all of ${missing.map((flag) => `--${flag}`).join(", ")}`);
+    if (missing.length > 0) throw new CliUsageError(`give --provisioning or --device-file, or all of ${missing.map((flag) => `--${flag}`).join(", ")}`);
     connection = { url: oneOrMany(values.url ?? []), deviceId: values.device ?? "", token: values.token ?? "" };
     if (values["ca-fingerprint"] !== undefined) settings.caFingerprint = values["ca-fingerprint"];
   }
@@ -119,6 +164,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
     heartbeatSeconds: number("heartbeat", values.heartbeat, 1),
     battery: number("battery", values.battery, 0, 100),
     stateFile: values["state-file"],
+    showCode: values["show-code"],
   };
   // Absent flags leave the phone's own defaults in charge.
   for (const key of Object.keys(phone) as Array<keyof typeof phone>) {

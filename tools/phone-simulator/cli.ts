@@ -1,14 +1,19 @@
 /**
  * `npm run phone -- …`: one simulated phone in the terminal, printing one line
  * per event (connected, job received, sent, acked, cancelled, expired). Phone
- * numbers and body digits are masked by the phone's logger; the token is never
+ * numbers and body digits are masked by the phone's logger (with --show-code
+ * and a loopback gateway, the "sent" line shows the body); the token is never
  * printed. Ctrl-C publishes the offline status and disconnects cleanly.
+ * Exit status: 0 after Ctrl-C, 1 when the phone cannot start, 2 for a usage
+ * error or a refused --show-code.
  */
 import { readFile } from "node:fs/promises";
 import { CliUsageError, USAGE, parseCliArgs, type CliSettings } from "./cli-args.js";
 import { findCertificateByFingerprint, normalizeFingerprint } from "../../broker/fingerprint.js";
 import { ProvisioningError } from "../../broker/provisioning.js";
 import { startPhone, type PhoneOptions } from "./phone.js";
+import { ShowCodeRefused, showCodeProblem, showCodeRefusal } from "./show-code.js";
+import { parseBrokerUrl } from "./transport.js";
 
 /** A CA certificate is a few KB; anything much larger is not what we asked for. */
 const MAX_CA_BYTES = 64 * 1024;
@@ -70,6 +75,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   try {
+    if (settings.phone.showCode) {
+      // Before the CA download too: with a refused --show-code, nothing at all is contacted.
+      const urls = typeof settings.phone.url === "string" ? [settings.phone.url] : settings.phone.url;
+      const problem = await showCodeProblem(urls.map(parseBrokerUrl));
+      if (problem !== null) throw showCodeRefusal(problem);
+    }
     const trust = await resolveTrust(settings);
     const phone = await startPhone({ ...settings.phone, ...trust, logger: print });
     let stopping = false;
@@ -86,7 +97,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (error) {
     console.error(`phone: ${(error as Error).message}`);
-    return 1;
+    return error instanceof ShowCodeRefused ? 2 : 1;
   }
 }
 

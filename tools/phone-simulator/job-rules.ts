@@ -215,7 +215,7 @@ export function statusProblem(payload: Uint8Array | string): string | null {
   return parsed.ok ? null : parsed.error;
 }
 
-/** The will: exactly these bytes (DESIGN.md), with no timestamp since it is set at connect time. */
+/** The will: exactly these bytes (the README's MQTT contract), with no timestamp since it is set at connect time. */
 export const WILL_PAYLOAD = '{"online":false}';
 
 export function deviceTopics(deviceId: string): { out: string; ack: string; device: string } {

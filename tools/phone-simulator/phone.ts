@@ -1,6 +1,6 @@
 /**
- * A simulated otpgate phone: it speaks the MQTT contract of DESIGN.md exactly
- * like the Android app, and "sends" SMS into an array instead of the radio.
+ * A simulated otpgate phone: it speaks the MQTT contract (README.md, "MQTT
+ * contract (as built)") exactly like the Android app, and "sends" SMS into an array instead of the radio.
  * The rules live in job-rules.ts (what a payload means, whether to send) and
  * ledger.ts (what was handled); this file is the wiring: connection, queue,
  * timers, acks.
@@ -45,6 +45,7 @@ import {
 } from "./transport.js";
 import { certificateFingerprint, findCertificateByFingerprint, normalizeFingerprint } from "../../broker/fingerprint.js";
 import { maskDigits, maskPhoneNumber } from "./redact.js";
+import { isLoopbackAddress, showCodeProblem, showCodeRefusal } from "./show-code.js";
 
 export const SIMULATOR_VERSION = "0.1.0";
 
@@ -78,8 +79,15 @@ export interface PhoneOptions {
   battery?: number;
   /** JSON file where handled job ids survive restarts. */
   stateFile?: string;
-  /** Receives one line per event. Numbers and body digits are masked; the token never appears. */
+  /** Receives one line per event. Numbers and body digits are masked (but see showCode); the token never appears. */
   logger?: (line: string) => void;
+  /**
+   * Development only: each "sent" line carries the SMS body in full, codes
+   * included. start() refuses (ShowCodeRefused) unless every broker resolves
+   * to loopback addresses only; a job that arrives over a connection whose
+   * peer is not loopback keeps its body masked. The rule is in show-code.ts.
+   */
+  showCode?: boolean;
   /** Draws that decide which sends fail (failureRate). Default Math.random. */
   random?: () => number;
   /** How long startPhone() and reconnect() wait for a connection, ms (over every broker). Default 30000. */
@@ -216,6 +224,8 @@ class Phone implements SimulatedPhone {
   readonly #window: SendWindow;
   readonly #ledger: JobLedger;
   readonly #client: MqttClient;
+  /** With showCode: ids of queued jobs that came over a loopback connection, whose body the "sent" line may show. */
+  readonly #showable = new Set<string>();
   /** Kept across reconnections so QoS 1 acks in flight when a connection dies are sent again. */
   readonly #stores = { incomingStore: new Store({ clean: false }), outgoingStore: new Store({ clean: false }) };
   /** Signals between the MQTT callbacks and whoever waits in start() or reconnect(). */
@@ -314,6 +324,14 @@ class Phone implements SimulatedPhone {
   }
 
   async start(): Promise<void> {
+    if (this.#options.showCode) {
+      // Before any connection: a refused phone never sends its token anywhere.
+      const problem = await showCodeProblem(this.#brokers.targets);
+      if (problem !== null) {
+        await this.#shutdown(false);
+        throw showCodeRefusal(problem);
+      }
+    }
     const others = this.#brokers.targets.slice(1).map(describeTarget);
     this.#log(`connecting to ${this.#where}${others.length > 0 ? ` (then ${others.join(", ")})` : ""}`);
     const ready = this.#untilReady();
@@ -563,6 +581,11 @@ class Phone implements SimulatedPhone {
     }
 
     this.#ledger.record(job.id, { status: "received", expiresAt: job.expiresAt });
+    if (this.#options.showCode) {
+      const peer = this.#socket?.remoteAddress;
+      if (isLoopbackAddress(peer)) this.#showable.add(job.id);
+      else this.#log(`job ${job.id} came from ${peer ?? "an unknown address"}, not loopback: its body stays masked`);
+    }
     // Saved before any chance of sending, so a restart can never send this id again.
     if (!this.#save()) {
       this.#ledger.setStatus(job.id, "failed", "STATE_NOT_SAVED");
@@ -632,7 +655,9 @@ class Phone implements SimulatedPhone {
     }
     this.sent.push({ id: job.id, to: job.to, body: job.body, at: new Date(now).toISOString() });
     this.#setStatus(job.id, "sent");
-    this.#log(`job ${job.id} sent to ${maskPhoneNumber(job.to)}`);
+    // JSON keeps a body with line breaks (the WebOTP line) on one log line.
+    const shown = this.#showable.delete(job.id) ? `: ${JSON.stringify(job.body)}` : "";
+    this.#log(`job ${job.id} sent to ${maskPhoneNumber(job.to)}${shown}`);
     this.#ack({ id: job.id, status: "sent" });
 
     if (this.#deliveredAfterMs === null) return;
@@ -647,6 +672,7 @@ class Phone implements SimulatedPhone {
 
   /** A job ends without being sent. */
   #finish(id: string, error: string): void {
+    this.#showable.delete(id);
     this.#setStatus(id, "failed", error);
     this.#log(`job ${id} failed: ${error}`);
     this.#ack({ id, status: "failed", error });

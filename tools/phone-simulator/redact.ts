@@ -1,7 +1,8 @@
 /**
- * Log redaction. DESIGN.md: logs never carry codes or full phone numbers, and an
- * SMS body usually *is* a code, so every digit of a body is masked and a number
- * keeps only its last two digits (enough to tell two test phones apart).
+ * Log redaction. Logs never carry codes or full phone numbers, and an SMS body
+ * usually *is* a code, so every digit of a body is masked and a number keeps
+ * only its last two digits (enough to tell two test phones apart). The one
+ * exception is --show-code against a loopback gateway (show-code.ts).
  */
 
 export function maskDigits(text: string): string {
