@@ -33,6 +33,7 @@ import {
   type OtpRecord,
   type SubjectLimits,
 } from "../otp/rules.js";
+import { historyKeepUntil, jobMatches, otpStatusAt, pageOf, type HistoryPage, type HistoryQuery } from "./history.js";
 import {
   DEVICE_WINDOW_MS,
   PRESENCE_TTL_MS,
@@ -85,10 +86,17 @@ class ExpiringMap<V> {
   values(): V[] {
     return [...this.entries.values()].map((entry) => entry.value);
   }
+
+  /** What has not expired yet, whether or not a sweep has run. */
+  liveValues(now = Date.now()): V[] {
+    return [...this.entries.values()].filter((entry) => entry.expiresAt > now).map((entry) => entry.value);
+  }
 }
 
 export interface MemoryStoreOptions {
   sweepIntervalMs?: number;
+  /** OTPs and jobs are kept at least this long after their creation (HISTORY_RETENTION_DAYS); 0: only as long as their callers ask. */
+  historyRetentionMs?: number;
 }
 
 export class MemoryStore implements Store {
@@ -108,8 +116,10 @@ export class MemoryStore implements Store {
   private readonly fraudCounts = new Map<string, Map<number, { count: number; keepUntil: number }>>();
   private readonly fraudHolds = new Map<string, FraudHold>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly historyRetentionMs: number;
 
   constructor(options: MemoryStoreOptions = {}) {
+    this.historyRetentionMs = options.historyRetentionMs ?? 0;
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
@@ -131,7 +141,7 @@ export class MemoryStore implements Store {
       if (previous && previous.id !== record.id && previous.status === "pending") this.otps.replace(previous.id, { ...previous, status: "expired" });
       this.saveLimits(subject, limitsAfterIssue(limits[i]!, record, policy, now));
     });
-    this.otps.set(record.id, { ...record }, keepOtpUntil(record, policy));
+    this.otps.set(record.id, { ...record }, historyKeepUntil(record.createdAt, keepOtpUntil(record, policy), this.historyRetentionMs));
     return { ok: true };
   }
 
@@ -162,7 +172,7 @@ export class MemoryStore implements Store {
 
   async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
     if (this.jobs.get(job.id)) return false;
-    this.jobs.set(job.id, structuredClone(job), Date.now() + ttlSeconds * 1000);
+    this.jobs.set(job.id, structuredClone(job), historyKeepUntil(Date.parse(job.createdAt), Date.now() + ttlSeconds * 1000, this.historyRetentionMs));
     this.index(job);
     return true;
   }
@@ -351,14 +361,25 @@ export class MemoryStore implements Store {
     return { ...hold };
   }
 
+  async listMessages(query: HistoryQuery): Promise<HistoryPage> {
+    const messages = this.jobs.liveValues().filter((job) => job.kind === "message");
+    return pageOf(messages, (job) => ({ createdAt: Date.parse(job.createdAt), id: job.id }), (job) => jobMatches(job, query), query);
+  }
+
+  async listOtps(query: HistoryQuery, now: number): Promise<HistoryPage> {
+    const matches = (record: OtpRecord) =>
+      (!query.statuses || query.statuses.includes(otpStatusAt(record, now))) && jobMatches(this.jobs.get(record.jobId, now) ?? null, query);
+    return pageOf(this.otps.liveValues(), (record) => ({ createdAt: record.createdAt, id: record.id }), matches, query);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }
 
-  private sweep(): void {
-    const now = Date.now();
+  /** Forgets what is past its time; history needs no index of its own here, it reads the records. */
+  sweep(now = Date.now()): void {
     for (const map of [this.otps, this.subjects, this.jobs, this.presence, this.cancels]) {
       (map as ExpiringMap<unknown>).sweep(now);
     }

@@ -8,6 +8,13 @@
  *
  * An OTP is a hash: `data` (the record as issued, JSON) plus the fields that
  * change, `status` and `attempts`, so no script has to decode JSON.
+ *
+ * The history (api/store/history.ts) is a sorted set per kind, `hist:otp` and
+ * `hist:message`, every entry at score 0 so the set orders them by their bytes,
+ * `<16-digit createdAt>:<id>` (history.historyMember): newest first is a
+ * reverse lex range. `hist:keep` holds `<kind>:<entry>` scored by when the
+ * record's key expires, so the clean-up (TRIM_HISTORY) drops each entry when
+ * its record goes. The scripts that create a record add both in the same step.
  */
 
 /**
@@ -29,16 +36,19 @@ end
 
 /**
  * ARGV: prefix, id, sealed data, maxAttempts, expiresAt, keepUntil, now,
- * cooldownMs, maxPerHour, subject keys… Returns {'ok'} or {reason, ms left}.
- * rules.decideIssue (locked, then cooldown, then hourly cap), then
- * rules.limitsAfterIssue for each subject.
+ * cooldownMs, maxPerHour, recordKeepUntil, history entry, subject keys…
+ * Returns {'ok'} or {reason, ms left}. rules.decideIssue (locked, then
+ * cooldown, then hourly cap), then rules.limitsAfterIssue for each subject.
+ * `keepUntil` is the rules' (how long the subject points at this OTP);
+ * `recordKeepUntil` may be later, for the history retention.
  */
 export const ISSUE_OTP = SUBJECT_HELPERS + `
 local prefix, id, data = ARGV[1], ARGV[2], ARGV[3]
 local maxAttempts, expiresAt, keepUntil, now = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local cooldownMs, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
+local recordKeepUntil, entry = ARGV[10], ARGV[11]
 local subjects = {}
-for i = 10, #ARGV do
+for i = 12, #ARGV do
   local key = prefix .. 'subj:' .. ARGV[i]
   local f = redis.call('HMGET', key, 'lk', 'cd', 'sn', 'sw', 'lt', 'lu')
   subjects[#subjects + 1] = { key = key, lk = f[1], cd = f[2], sn = f[3], sw = f[4], lt = f[5], lu = f[6] }
@@ -67,7 +77,9 @@ for _, s in ipairs(subjects) do
 end
 local key = prefix .. 'otp:' .. id
 redis.call('HSET', key, 'data', data, 'status', 'pending', 'attempts', 0, 'maxAttempts', maxAttempts, 'expiresAt', expiresAt)
-redis.call('PEXPIREAT', key, keepUntil)
+redis.call('PEXPIREAT', key, recordKeepUntil)
+redis.call('ZADD', prefix .. 'hist:otp', 0, entry)
+redis.call('ZADD', prefix .. 'hist:keep', recordKeepUntil, 'otp:' .. entry)
 return {'ok', 0}
 `;
 
@@ -133,13 +145,36 @@ if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[3]) else redis.call('ZADD
 return 1
 `;
 
-/** KEYS[1]: job hash, KEYS[2]: due index. ARGV: data, ttl s, job id, due-at or ''. Create-if-absent. */
+/**
+ * KEYS[1]: job hash, KEYS[2]: due index, KEYS[3]: the message history,
+ * KEYS[4]: `hist:keep`. ARGV: data, keep-until ms, job id, due-at or '',
+ * history entry or '' (an OTP's job is listed through its OTP). Create-if-absent.
+ */
 export const CREATE_JOB = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 0, 'data', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[3], 0, ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[2], 'message:' .. ARGV[5])
+end
 return 1
+`;
+
+/**
+ * KEYS[1]: `hist:keep`. ARGV: prefix, now, at most how many. Removes the
+ * history entries whose record has expired (and their `hist:keep` entries).
+ * Returns how many it removed; fewer than asked means none is left.
+ */
+export const TRIM_HISTORY = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  local colon = string.find(member, ':', 1, true)
+  redis.call('ZREM', ARGV[1] .. 'hist:' .. string.sub(member, 1, colon - 1), string.sub(member, colon + 1))
+end
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return #due
 `;
 
 /**

@@ -1,14 +1,29 @@
 /**
  * The Redis store (REDIS_URL): shared by every node of a cluster. Decisions run
  * as Lua scripts (redis-scripts.ts) so they are atomic across nodes; jobs use
- * a version field for compare-and-set.
+ * a version field for compare-and-set. Records expire as Redis keys; the
+ * history's sorted-set index is trimmed in step by a clean-up round (sweep).
  */
-import { Redis } from "ioredis";
+import { Redis, type ChainableCommander } from "ioredis";
 import { dueAt, type Job } from "../delivery/job-state.js";
 import { keepOtpUntil, secondsUntil, type OtpPolicy, type OtpRecord, type OtpStatus } from "../otp/rules.js";
 import type { Sealer } from "../security/sealing.js";
 import { randomUUID } from "node:crypto";
 import { BUCKETS_PER_WINDOW, reservedCounters, type FraudHold, type ReserveOutcome, type SendReservation, type WatchPolicy } from "../fraud/fraud-rules.js";
+import {
+  checkLimit,
+  compareIds,
+  historyKeepUntil,
+  historyMember,
+  jobMatches,
+  memberTimeBound,
+  otpStatusAt,
+  positionOfMember,
+  type HistoryKind,
+  type HistoryPage,
+  type HistoryPosition,
+  type HistoryQuery,
+} from "./history.js";
 import {
   CLEAR_FRAUD_HOLD,
   CREATE_JOB,
@@ -18,6 +33,7 @@ import {
   RESERVE_DEVICE_SEND,
   RESERVE_FRAUD_SEND,
   SET_PRESENCE,
+  TRIM_HISTORY,
   UPDATE_JOB,
   VERIFY_OTP,
 } from "./redis-scripts.js";
@@ -41,7 +57,8 @@ interface ScriptedRedis extends Redis {
   otpgateIssue(...args: (string | number)[]): Promise<ScriptReply>;
   otpgateVerify(...args: (string | number)[]): Promise<ScriptReply>;
   otpgateUpdateJob(key: string, index: string, version: string, data: string, id: string, due: string): Promise<number>;
-  otpgateCreateJob(key: string, index: string, data: string, ttlSeconds: number, id: string, due: string): Promise<number>;
+  otpgateCreateJob(key: string, index: string, history: string, keep: string, data: string, keepUntil: number, id: string, due: string, entry: string): Promise<number>;
+  otpgateTrimHistory(keep: string, prefix: string, now: number, max: number): Promise<number>;
   otpgateReserveDeviceSend(key: string, now: number, windowMs: number, max: number, member: string): Promise<number>;
   otpgateSetPresence(key: string, expected: string, session: string, data: string, ttlMs: number): Promise<number>;
   otpgateReserveFraudSend(...args: (string | number)[]): Promise<(string | number)[]>;
@@ -56,6 +73,16 @@ interface PresenceCommands {
 }
 
 const MAX_CAS_RETRIES = 100;
+/** History entries read per round trip while a page is filled. */
+const HISTORY_BATCH = { min: 100, max: 500 };
+/**
+ * A page stops after looking at this many entries even if it is not full
+ * (its `next` says where to go on), so a rare filter over a long history
+ * costs each request a bounded amount of work.
+ */
+const HISTORY_SCAN_LIMIT = 5_000;
+/** Entries one TRIM_HISTORY call removes (Lua's unpack has a limit too). */
+const TRIM_BATCH = 500;
 
 export interface RedisStoreOptions {
   url: string;
@@ -63,6 +90,12 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** Seals OTP and job records at rest. */
   sealer: Sealer;
+  /** OTPs and jobs are kept at least this long after their creation (HISTORY_RETENTION_DAYS); 0: only as long as their callers ask. */
+  historyRetentionMs?: number;
+  /** How often the history index drops the entries of expired records. */
+  sweepIntervalMs?: number;
+  /** Told when a clean-up round fails (it is tried again next round). */
+  onSweepError?: (error: unknown) => void;
 }
 
 export class RedisStore implements Store {
@@ -70,15 +103,20 @@ export class RedisStore implements Store {
   readonly redis: ScriptedRedis;
   readonly keyPrefix: string;
   private readonly sealer: Sealer;
+  private readonly historyRetentionMs: number;
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? "otpgate:";
     this.sealer = options.sealer;
+    this.historyRetentionMs = options.historyRetentionMs ?? 0;
     const redis = new Redis(options.url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
     redis.defineCommand("otpgateIssue", { numberOfKeys: 0, lua: ISSUE_OTP });
     redis.defineCommand("otpgateVerify", { numberOfKeys: 0, lua: VERIFY_OTP });
     redis.defineCommand("otpgateUpdateJob", { numberOfKeys: 2, lua: UPDATE_JOB });
-    redis.defineCommand("otpgateCreateJob", { numberOfKeys: 2, lua: CREATE_JOB });
+    redis.defineCommand("otpgateCreateJob", { numberOfKeys: 4, lua: CREATE_JOB });
+    redis.defineCommand("otpgateTrimHistory", { numberOfKeys: 1, lua: TRIM_HISTORY });
     redis.defineCommand("otpgateReserveDeviceSend", { numberOfKeys: 1, lua: RESERVE_DEVICE_SEND });
     redis.defineCommand("otpgateSetPresence", { numberOfKeys: 1, lua: SET_PRESENCE });
     redis.defineCommand("otpgateReserveFraudSend", { numberOfKeys: 0, lua: RESERVE_FRAUD_SEND });
@@ -88,6 +126,13 @@ export class RedisStore implements Store {
     // Errors reach callers through their commands; without a listener ioredis would also print each one.
     redis.on("error", () => {});
     this.redis = redis as ScriptedRedis;
+    this.sweeper = setInterval(() => {
+      // Every node trims; the script is idempotent. A Redis that is away only postpones it.
+      this.sweep(Date.now()).catch((error: unknown) => {
+        if (!this.closed) options.onSweepError?.(error);
+      });
+    }, options.sweepIntervalMs ?? 60_000);
+    this.sweeper.unref();
   }
 
   private key(...parts: string[]): string {
@@ -114,6 +159,8 @@ export class RedisStore implements Store {
       now,
       policy.resendCooldownSeconds * 1000,
       policy.maxSendsPerHour,
+      Math.ceil(historyKeepUntil(record.createdAt, keepOtpUntil(record, policy), this.historyRetentionMs)),
+      historyMember({ createdAt: record.createdAt, id: record.id }),
       ...record.subjects,
     );
     const [outcome, ttlMs] = reply;
@@ -165,7 +212,21 @@ export class RedisStore implements Store {
 
   async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
     const due = dueAt(job);
-    const created = await this.redis.otpgateCreateJob(this.key("job", job.id), this.dueIndex(), this.seal(job), ttlSeconds, job.id, due === null ? "" : String(due));
+    const createdAt = Date.parse(job.createdAt);
+    const keepUntil = Math.ceil(historyKeepUntil(createdAt, Date.now() + ttlSeconds * 1000, this.historyRetentionMs));
+    // An OTP's job is listed through its OTP (GET /v1/otp), so only plain messages get an entry.
+    const entry = job.kind === "message" ? historyMember({ createdAt, id: job.id }) : "";
+    const created = await this.redis.otpgateCreateJob(
+      this.key("job", job.id),
+      this.dueIndex(),
+      this.key("hist", "message"),
+      this.key("hist", "keep"),
+      this.seal(job),
+      keepUntil,
+      job.id,
+      due === null ? "" : String(due),
+      entry,
+    );
     return created === 1;
   }
 
@@ -400,11 +461,103 @@ export class RedisStore implements Store {
     return this.holdOf(prefix, await this.redis.otpgateClearFraudHold(this.keyPrefix, prefix, now));
   }
 
+  async listMessages(query: HistoryQuery): Promise<HistoryPage> {
+    const filtered = query.states !== undefined || query.route !== undefined;
+    return this.scanHistory("message", query, async (positions) => {
+      const pipeline = this.redis.pipeline();
+      // Unfiltered, a page only needs to know the record is still there: nothing to open.
+      for (const { id } of positions) {
+        if (filtered) pipeline.hget(this.key("job", id), "data");
+        else pipeline.exists(this.key("job", id));
+      }
+      return (await execAll(pipeline)).map((reply) => {
+        if (!filtered) return reply === 1;
+        return typeof reply === "string" && jobMatches(this.open<Job>(reply), query);
+      });
+    });
+  }
+
+  async listOtps(query: HistoryQuery, now: number): Promise<HistoryPage> {
+    const byJob = query.states !== undefined || query.route !== undefined;
+    return this.scanHistory("otp", query, async (positions) => {
+      const pipeline = this.redis.pipeline();
+      const fields = byJob ? ["status", "expiresAt", "data"] : ["status", "expiresAt"];
+      for (const { id } of positions) pipeline.hmget(this.key("otp", id), ...fields);
+      const records = (await execAll(pipeline)) as [string | null, string | null, (string | null)?][];
+      const accepted = records.map(([status, expiresAt]) => {
+        if (status === null) return false;
+        return !query.statuses || query.statuses.includes(otpStatusAt({ status: status as OtpStatus, expiresAt: Number(expiresAt) }, now));
+      });
+      if (!byJob) return accepted;
+      // The state and route are the OTP's job's: read those jobs in one more round trip.
+      const jobIds = records.map(([, , data], i) => (accepted[i] && data ? this.open<Pick<OtpRecord, "jobId">>(data).jobId : null));
+      const jobs = this.redis.pipeline();
+      for (const jobId of jobIds) if (jobId !== null) jobs.hget(this.key("job", jobId), "data");
+      const jobData = (await execAll(jobs)) as (string | null)[];
+      let next = 0;
+      return jobIds.map((jobId) => {
+        if (jobId === null) return false;
+        const data = jobData[next++];
+        return jobMatches(typeof data === "string" ? this.open<Job>(data) : null, query);
+      });
+    });
+  }
+
+  /**
+   * Walks a history index newest first from the query's cursor and time
+   * window, a batch of entries per round trip, keeping those `accept` takes
+   * (it also drops entries whose record has already expired), until the page
+   * is full and one more match shows there is a next page, the index ends, or
+   * HISTORY_SCAN_LIMIT entries were looked at.
+   */
+  private async scanHistory(kind: HistoryKind, query: HistoryQuery, accept: (positions: HistoryPosition[]) => Promise<boolean[]>): Promise<HistoryPage> {
+    checkLimit(query);
+    const index = this.key("hist", kind);
+    const min = query.since !== undefined ? `[${memberTimeBound(query.since)}` : "-";
+    // Both bounds exclusive; the lower of the two applies. A bare time sorts before every entry made at that time.
+    const uppers = [query.until !== undefined ? memberTimeBound(query.until) : null, query.after ? historyMember(query.after) : null].filter((b): b is string => b !== null);
+    let max = uppers.length ? `(${uppers.sort(compareIds)[0]}` : "+";
+    const batch = Math.min(HISTORY_BATCH.max, Math.max(HISTORY_BATCH.min, query.limit + 1));
+    const taken: HistoryPosition[] = [];
+    const page = (next: HistoryPosition | null): HistoryPage => ({ ids: taken.map((p) => p.id), next });
+    for (let scanned = 0; ; ) {
+      const entries = await this.redis.zrevrangebylex(index, max, min, "LIMIT", 0, batch);
+      const positions = entries.map(positionOfMember);
+      const accepted = positions.length ? await accept(positions) : [];
+      for (const [i, position] of positions.entries()) {
+        if (!accepted[i]) continue;
+        if (taken.length === query.limit) return page(taken.at(-1)!);
+        taken.push(position);
+      }
+      scanned += entries.length;
+      if (entries.length < batch) return page(null);
+      if (scanned >= HISTORY_SCAN_LIMIT) return page(positions.at(-1)!);
+      max = `(${entries.at(-1)!}`;
+    }
+  }
+
+  /** Drops the history entries of records that have expired, in rounds of TRIM_BATCH. */
+  async sweep(now: number): Promise<void> {
+    let removed: number;
+    do removed = await this.redis.otpgateTrimHistory(this.key("hist", "keep"), this.keyPrefix, now, TRIM_BATCH);
+    while (removed === TRIM_BATCH);
+  }
+
   async ping(): Promise<void> {
     await this.redis.ping();
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+/** A pipeline's replies, the first error thrown. */
+async function execAll(pipeline: ChainableCommander): Promise<unknown[]> {
+  return ((await pipeline.exec()) ?? []).map(([error, reply]) => {
+    if (error) throw error;
+    return reply;
+  });
 }

@@ -11,7 +11,9 @@
  *   owns the file; several nodes share Redis instead.
  * - Nothing readable at rest: OTP and job records are sealed (AES-GCM, the key
  *   derived from OTP_SECRET), subjects are keyed digests made by the caller,
- *   tokens and keys are digests already.
+ *   tokens and keys are digests already. What the history filters on sits
+ *   beside the sealed record in clear like the state already did: times, ids,
+ *   state, status and the route (a provider's name or a device id).
  */
 import { closeSync, existsSync, openSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import path from "node:path";
@@ -48,6 +50,7 @@ import {
   type SubjectLimits,
 } from "../otp/rules.js";
 import type { Sealer } from "../security/sealing.js";
+import { checkLimit, historyKeepUntil, routeOf, type HistoryPage, type HistoryPosition, type HistoryQuery } from "./history.js";
 import {
   DEVICE_WINDOW_MS,
   PRESENCE_TTL_MS,
@@ -71,9 +74,11 @@ export interface SqliteStoreOptions {
   sweepIntervalMs?: number;
   /** Told when a clean-up round fails (it is tried again next round). */
   onSweepError?: (error: unknown) => void;
+  /** OTPs and jobs are kept at least this long after their creation (HISTORY_RETENTION_DAYS); 0: only as long as their callers ask. */
+  historyRetentionMs?: number;
 }
 
-/** Version 1 of the schema. A later version adds a migration step keyed on `PRAGMA user_version`. */
+/** Version 1 of the schema, created when missing; later versions are the steps in `migrate`, keyed on `PRAGMA user_version`. */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS otps (
   id TEXT PRIMARY KEY, sealed TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -86,7 +91,6 @@ CREATE TABLE IF NOT EXISTS jobs (
   due_at INTEGER, created_at INTEGER NOT NULL, keep_until INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_keep ON jobs (keep_until);
-CREATE INDEX IF NOT EXISTS jobs_history ON jobs (kind, created_at);
 CREATE TABLE IF NOT EXISTS cancels (job_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, until INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (digest TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, record TEXT NOT NULL);
@@ -102,6 +106,9 @@ CREATE TABLE IF NOT EXISTS fraud_holds (
   prefix TEXT PRIMARY KEY, held_at INTEGER NOT NULL, until INTEGER NOT NULL, sent INTEGER NOT NULL, verified INTEGER NOT NULL);
 `;
 
+/** The schema this code writes: version 2 adds what the history lists by (SqliteStore.migrate). */
+const SCHEMA_VERSION = 2;
+
 /** Up to this many ids are read by key, a statement each; more in one statement (presence) or one pass (send counts). */
 const BY_KEY_UP_TO = 16;
 
@@ -114,10 +121,12 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly sealer: Sealer;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly historyRetentionMs: number;
 
   constructor(options: SqliteStoreOptions) {
     this.file = options.file;
     this.sealer = options.sealer;
+    this.historyRetentionMs = options.historyRetentionMs ?? 0;
     mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
     // Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
     closeSync(openSync(options.file, "a", 0o600));
@@ -127,7 +136,7 @@ export class SqliteStore implements Store {
     // Another handle (a backup, the CLI) may hold the lock briefly.
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
-    this.db.pragma("user_version = 1");
+    this.migrate();
     this.importLegacyState(path.join(path.dirname(options.file), "state.json"));
     this.sweeper = setInterval(() => {
       // A busy database (a backup holding the lock) only postpones the clean-up; thrown in a timer it would end the process.
@@ -184,8 +193,9 @@ export class SqliteStore implements Store {
         this.saveLimits(subject, limitsAfterIssue(limits[i]!, record, policy, now));
       });
       const { status: _status, attempts: _attempts, ...data } = record;
-      this.sql("INSERT INTO otps (id, sealed, status, attempts, expires_at, keep_until) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(record.id, this.seal(data), record.status, record.attempts, record.expiresAt, keepOtpUntil(record, policy));
+      const keepUntil = historyKeepUntil(record.createdAt, keepOtpUntil(record, policy), this.historyRetentionMs);
+      this.sql("INSERT INTO otps (id, sealed, status, attempts, expires_at, keep_until, created_at, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(record.id, this.seal(data), record.status, record.attempts, record.expiresAt, keepUntil, record.createdAt, record.jobId);
       return { ok: true };
     })();
   }
@@ -224,8 +234,10 @@ export class SqliteStore implements Store {
   }
 
   async createJob(job: Job, ttlSeconds: number): Promise<boolean> {
-    const created = this.sql("INSERT OR IGNORE INTO jobs (id, sealed, kind, state, due_at, created_at, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .run(job.id, this.seal(job), job.kind, job.state, dueAt(job), Date.parse(job.createdAt), Date.now() + ttlSeconds * 1000);
+    const createdAt = Date.parse(job.createdAt);
+    const keepUntil = historyKeepUntil(createdAt, Date.now() + ttlSeconds * 1000, this.historyRetentionMs);
+    const created = this.sql("INSERT OR IGNORE INTO jobs (id, sealed, kind, state, due_at, created_at, keep_until, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(job.id, this.seal(job), job.kind, job.state, dueAt(job), createdAt, keepUntil, routeOf(job));
     return created.changes === 1;
   }
 
@@ -239,7 +251,7 @@ export class SqliteStore implements Store {
       if (!current) return null;
       const next = change(structuredClone(current));
       if (!next) return current;
-      this.sql("UPDATE jobs SET sealed = ?, state = ?, due_at = ? WHERE id = ?").run(this.seal(next), next.state, dueAt(next), id);
+      this.sql("UPDATE jobs SET sealed = ?, state = ?, due_at = ?, route = ? WHERE id = ?").run(this.seal(next), next.state, dueAt(next), routeOf(next), id);
       return next;
     })();
   }
@@ -466,7 +478,119 @@ export class SqliteStore implements Store {
     })();
   }
 
+  // --- history ---
+
+  async listMessages(query: HistoryQuery): Promise<HistoryPage> {
+    checkLimit(query);
+    const where = ["kind = 'message'"];
+    const params: Record<string, string | number> = {};
+    this.window(where, params, query, "");
+    if (query.states) {
+      where.push("state IN (SELECT value FROM json_each(@states))");
+      params.states = JSON.stringify(query.states);
+    }
+    if (query.route !== undefined) this.routeFilter(where, params, query.route, "route");
+    const rows = this.sql(`SELECT id, created_at FROM jobs WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT @take`)
+      .all({ ...params, take: query.limit + 1 }) as { id: string; created_at: number }[];
+    return pageOfRows(rows, query.limit);
+  }
+
+  async listOtps(query: HistoryQuery, now: number): Promise<HistoryPage> {
+    checkLimit(query);
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    this.window(where, params, query, "o.");
+    if (query.statuses) {
+      // As GET /v1/otp/:id reports it (history.otpStatusAt).
+      where.push("(CASE WHEN o.status = 'pending' AND o.expires_at <= @now THEN 'expired' ELSE o.status END) IN (SELECT value FROM json_each(@statuses))");
+      params.statuses = JSON.stringify(query.statuses);
+      params.now = now;
+    }
+    // An OTP whose job is gone reads as its view shows it: queued, no route (history.jobMatches).
+    if (query.states) {
+      where.push("coalesce(j.state, 'queued') IN (SELECT value FROM json_each(@states))");
+      params.states = JSON.stringify(query.states);
+    }
+    if (query.route !== undefined) this.routeFilter(where, params, query.route, "j.route");
+    const join = query.states || query.route !== undefined ? " LEFT JOIN jobs j ON j.id = o.job_id" : "";
+    const rows = this.sql(
+      `SELECT o.id, o.created_at FROM otps o${join}${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY o.created_at DESC, o.id DESC LIMIT @take`,
+    ).all({ ...params, take: query.limit + 1 }) as { id: string; created_at: number }[];
+    return pageOfRows(rows, query.limit);
+  }
+
+  /** The time window and the cursor, over `<table>created_at` and `<table>id` (the listing indexes' columns). */
+  private window(where: string[], params: Record<string, string | number>, query: HistoryQuery, table: string): void {
+    if (query.since !== undefined) {
+      where.push(`${table}created_at >= @since`);
+      params.since = query.since;
+    }
+    if (query.until !== undefined) {
+      where.push(`${table}created_at < @until`);
+      params.until = query.until;
+    }
+    if (query.after) {
+      where.push(`(${table}created_at, ${table}id) < (@afterAt, @afterId)`);
+      params.afterAt = query.after.createdAt;
+      params.afterId = query.after.id;
+    }
+  }
+
+  /** `device` is any phone (history.routeMatches); the prefix as a range, so the comparison stays exact and case-sensitive. */
+  private routeFilter(where: string[], params: Record<string, string | number>, route: string, column: string): void {
+    if (route === "device") {
+      where.push(`${column} >= 'device:' AND ${column} < 'device;'`);
+      return;
+    }
+    where.push(`${column} = @route`);
+    params.route = route;
+  }
+
   // --- upkeep ---
+
+  /**
+   * Brings an older file up to SCHEMA_VERSION, each step in one transaction
+   * with its version bump. Version 2: the columns and indexes the history
+   * lists by, filled in for the rows already there. Each step checks what is
+   * there first, so a file an older release wrote to again still upgrades.
+   */
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version >= SCHEMA_VERSION) return;
+    this.db.transaction(() => {
+      const columns = (table: string) => new Set((this.db.pragma(`table_info(${table})`) as { name: string }[]).map((column) => column.name));
+      if (!columns("jobs").has("route")) this.db.exec("ALTER TABLE jobs ADD COLUMN route TEXT");
+      const otpColumns = columns("otps");
+      if (!otpColumns.has("created_at")) this.db.exec("ALTER TABLE otps ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0");
+      if (!otpColumns.has("job_id")) this.db.exec("ALTER TABLE otps ADD COLUMN job_id TEXT");
+      // Version 1's (kind, created_at) index could not order ties by id; the listing index replaces it.
+      this.db.exec(`
+        DROP INDEX IF EXISTS jobs_history;
+        CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (kind, created_at, id);
+        CREATE INDEX IF NOT EXISTS otps_listing ON otps (created_at, id);`);
+      const setOtp = this.db.prepare("UPDATE otps SET created_at = ?, job_id = ? WHERE id = ?");
+      for (const row of this.db.prepare("SELECT id, sealed, expires_at FROM otps WHERE job_id IS NULL").all() as { id: string; sealed: string; expires_at: number }[]) {
+        const record = this.openOrNull<OtpRecord>(row.sealed);
+        // A record sealed under an earlier OTP_SECRET cannot be read at all; it is listed by its expiry until it is swept.
+        setOtp.run(record?.createdAt ?? row.expires_at, record?.jobId ?? null, row.id);
+      }
+      const setRoute = this.db.prepare("UPDATE jobs SET route = ? WHERE id = ?");
+      for (const row of this.db.prepare("SELECT id, sealed FROM jobs WHERE route IS NULL").all() as { id: string; sealed: string }[]) {
+        const job = this.openOrNull<Job>(row.sealed);
+        const route = job ? routeOf(job) : null;
+        if (route !== null) setRoute.run(route, row.id);
+      }
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+
+  private openOrNull<T>(sealed: string): T | null {
+    try {
+      return this.open<T>(sealed);
+    } catch {
+      return null;
+    }
+  }
 
   /** A consistent copy of the live database (SQLite's online backup), for operators. */
   async backup(destination: string): Promise<void> {
@@ -482,7 +606,7 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  /** Deletes what is past its retention, in one transaction. */
+  /** Deletes what is past its retention, in one transaction; the history reads these rows, so nothing else lists them afterwards. */
   sweep(now: number): void {
     this.db.transaction(() => {
       this.sql("DELETE FROM otps WHERE keep_until <= ?").run(now);
@@ -516,4 +640,12 @@ export class SqliteStore implements Store {
     })();
     renameSync(file, `${file}.imported`);
   }
+}
+
+/** A page from rows read with LIMIT limit + 1: the extra row only says there is more. */
+function pageOfRows(rows: { id: string; created_at: number }[], limit: number): HistoryPage {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  const next: HistoryPosition | null = rows.length > limit && last ? { createdAt: last.created_at, id: last.id } : null;
+  return { ids: page.map((row) => row.id), next };
 }

@@ -9,6 +9,7 @@
 import type { Job } from "../delivery/job-state.js";
 import type { FraudHold, KeyFraudSettings, ReserveOutcome, SendReservation, WatchPolicy } from "../fraud/fraud-rules.js";
 import type { IssueRejection, OtpPolicy, OtpRecord, VerificationOutcome } from "../otp/rules.js";
+import type { HistoryPage, HistoryQuery } from "./history.js";
 
 /** Sliding window for device send budgets, the way Android counts its own SMS limit. */
 export const DEVICE_WINDOW_MS = 60_000;
@@ -203,10 +204,24 @@ export interface FraudStore {
   clearFraudHold(prefix: string, now: number): Promise<FraudHold | null>;
 }
 
+/**
+ * The history behind GET /v1/messages and GET /v1/otp (api/store/history.ts):
+ * ids newest first by (createdAt, id), filtered, one page at a time. Records
+ * are kept at least HISTORY_RETENTION_DAYS after their creation (the stores'
+ * `historyRetentionMs`), and the clean-up that removes them afterwards removes
+ * their index entries in the same step.
+ */
+export interface HistoryStore {
+  /** Plain messages (jobs of kind `message`). */
+  listMessages(query: HistoryQuery): Promise<HistoryPage>;
+  /** OTPs; `now` decides which pending codes read as expired (history.otpStatusAt). */
+  listOtps(query: HistoryQuery, now: number): Promise<HistoryPage>;
+}
+
 export type StoreKind = "memory" | "sqlite" | "redis";
 
 /** Everything otpgate keeps: one object per node, implementing every feature's part. */
-export interface Store extends OtpStore, JobStore, KeyStore, DeviceStore, PublisherStore, FraudStore {
+export interface Store extends OtpStore, JobStore, KeyStore, DeviceStore, PublisherStore, FraudStore, HistoryStore {
   readonly kind: StoreKind;
   /** Throws when the backing service cannot be reached. */
   ping(): Promise<void>;
