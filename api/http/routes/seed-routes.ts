@@ -2,19 +2,23 @@
  * Routes kept for callers written against the earlier otp services:
  * `/send-code` + `/verify-code` (seed 001) and `/send-otp` + `/verify-otp`
  * (seed 002). Same rules as /v1/otp; the field names, reply shapes and
- * statuses are the seeds' own, so their clients work unchanged.
+ * statuses are the seeds' own, so their clients work unchanged, and so are
+ * the limits those clients were written against: 3 checks per code for seed
+ * 001, 6-digit codes that last 3 minutes for seed 002.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { OtpError, type OtpService } from "../../otp/otp-service.js";
-import type { OtpStatus } from "../../otp/rules.js";
+import type { OtpPolicy, OtpStatus } from "../../otp/rules.js";
 import { callerOf, requireScope } from "../auth.js";
-import { ApiError, sendError, toApiError } from "../errors.js";
+import { ApiError, toApiError } from "../errors.js";
 import { otpErrorToApi } from "../otp-errors.js";
 import { errorBody, phoneNumber } from "../schemas.js";
 
 const code = z.string().regex(/^\d{4,10}$/, "must be 4 to 10 digits, as a string");
+/** Seed 002 refuses anything but its 6-digit codes up front, so a malformed one costs no attempt. */
+const sixDigitCode = z.string().regex(/^\d{6}$/, "must be the 6 digits sent, as a string");
 const uid = z.string().min(1).max(128);
 
 const sendCodeBody = z
@@ -29,17 +33,34 @@ const seedPhone = z
     return /^\d/.test(text) ? `+${text}` : text;
   })
   .pipe(phoneNumber);
-const sendOtpBody = z.object({ phone: seedPhone, uid, env: z.string().max(32).optional() });
-const verifyOtpBody = z.object({ uid, code });
+const sendOtpBody = z.object({ phone: seedPhone, uid, env: z.string().max(32).nullish() });
+const verifyOtpBody = z.object({ uid, code: sixDigitCode });
 
 /** Seed 002's reply: `error` is null on a send, `{}` on a verify, the error code when it fails. */
 const envelope = z.object({ success: z.boolean(), data: z.unknown().nullable(), message: z.string(), error: z.union([z.string(), z.object({})]).nullable() });
 /** Seed 001's errors are FastAPI's `{detail}`; the envelope's `error` is given too. */
 const seed001Error = errorBody.extend({ detail: z.string() });
+const seed001Errors = { 400: seed001Error, 401: seed001Error, 403: seed001Error, 429: seed001Error, 500: seed001Error, 503: seed001Error };
+/** 403: a key without the otp scope, or a number the fraud guard never allows; 503: overloaded, no route or the store away. */
+const envelopeErrors = { 400: envelope, 401: envelope, 403: envelope, 429: envelope, 500: envelope, 503: envelope };
 /** How seed 002 writes a number back: E.164 without the `+`. */
 const seedDigits = (e164: string) => e164.replace(/^\+/, "");
 
-export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app, { otp }) => {
+/** Seed 001 allowed 3 checks per code. */
+const SEED_001_CHECKS_PER_CODE = 3;
+/** Seed 002's codes: 6 digits, valid 3 minutes. */
+const SEED_002_CODE = { codeLength: 6, ttlSeconds: 180 } as const;
+
+/** The policy seed 001's codes are issued under: its 3 checks per code, or the node's limit when that is lower. */
+export function seed001Policy(policy: OtpPolicy): OtpPolicy {
+  return { ...policy, maxAttempts: Math.min(SEED_001_CHECKS_PER_CODE, policy.maxAttempts) };
+}
+
+/**
+ * `seed001Otp`: the same service built with seed001Policy (the record keeps its limit, so /v1/otp/verify
+ * counts the same 3); absent, seed 001's codes get the node's OTP_MAX_ATTEMPTS.
+ */
+export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService; seed001Otp?: OtpService }> = async (app, { otp, seed001Otp = otp }) => {
   app.addHook("preHandler", async (request) => requireScope(request.principal!, "otp"));
 
   // The /send-code pair answers errors in the envelope plus FastAPI's `detail`, which seed 001's clients read.
@@ -56,12 +77,12 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
           summary: "Seed-compatible: send a code",
           tags: ["compat"],
           body: sendCodeBody,
-          response: { 200: z.object({ message: z.string(), user_id: z.string(), method: z.enum(["sms", "email"]) }), 400: seed001Error, 401: seed001Error, 403: seed001Error, 429: seed001Error },
+          response: { 200: z.object({ message: z.string(), user_id: z.string(), method: z.enum(["sms", "email"]) }), ...seed001Errors },
         },
       },
       async (request) => {
         const { user_id, method, phone, email } = request.body;
-        await otp.issue({ userId: user_id, channel: method, to: phone, email }, callerOf(request.principal)).catch(otpErrorToApi);
+        await seed001Otp.issue({ userId: user_id, channel: method, to: phone, email, codeLength: 6 }, callerOf(request.principal)).catch(otpErrorToApi);
         return { message: `OTP sent successfully via ${method}`, user_id, method };
       },
     );
@@ -73,12 +94,12 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
           summary: "Seed-compatible: check a code",
           tags: ["compat"],
           body: verifyCodeBody,
-          response: { 200: z.object({ success: z.literal(true), message: z.string(), user_id: z.string() }), 400: seed001Error, 401: seed001Error, 404: seed001Error, 429: seed001Error },
+          response: { 200: z.object({ success: z.literal(true), message: z.string(), user_id: z.string() }), ...seed001Errors },
         },
       },
       async (request) => {
         const { user_id, passcode } = request.body;
-        const result = await otp.verify({ userId: user_id, code: passcode }).catch(seedVerifyError);
+        const result = await seed001Otp.verify({ userId: user_id, code: passcode }).catch(seedVerifyError);
         if (!result.valid) throw notAccepted(result.status, result.attemptsLeft);
         return { success: true as const, message: "OTP verified successfully", user_id };
       },
@@ -92,17 +113,17 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
 
     envelopeScope.post(
       "/send-otp",
-      { schema: { summary: "Seed-compatible: send an OTP by SMS", tags: ["compat"], body: sendOtpBody, response: { 200: envelope, 400: envelope, 401: envelope, 403: envelope, 429: envelope } } },
+      { schema: { summary: "Seed-compatible: send an OTP by SMS", tags: ["compat"], body: sendOtpBody, response: { 200: envelope, ...envelopeErrors } } },
       async (request) => {
         // `env` is accepted for compatibility and ignored: no mode ever returns the code in the reply.
-        await otp.issue({ userId: request.body.uid, to: request.body.phone, channel: "sms" }, callerOf(request.principal)).catch(otpErrorToApi);
+        await otp.issue({ userId: request.body.uid, to: request.body.phone, channel: "sms", ...SEED_002_CODE }, callerOf(request.principal)).catch(otpErrorToApi);
         return { success: true, data: { status: "Sent", number: seedDigits(request.body.phone) }, message: "OTP sent successfully", error: null };
       },
     );
 
     envelopeScope.post(
       "/verify-otp",
-      { schema: { summary: "Seed-compatible: check an OTP", tags: ["compat"], body: verifyOtpBody, response: { 200: envelope, 400: envelope, 401: envelope, 404: envelope, 429: envelope } } },
+      { schema: { summary: "Seed-compatible: check an OTP", tags: ["compat"], body: verifyOtpBody, response: { 200: envelope, ...envelopeErrors } } },
       async (request) => {
         const result = await otp.verify({ userId: request.body.uid, code: request.body.code }).catch(seedVerifyError);
         if (!result.valid) throw notAccepted(result.status, result.attemptsLeft);
@@ -113,11 +134,16 @@ export const seedRoutes: FastifyPluginAsyncZod<{ otp: OtpService }> = async (app
   });
 };
 
-/** A seed's client errors in that seed's shape (Retry-After kept); a 5xx keeps otpgate's envelope and its log line. */
+/**
+ * Every failure in that seed's shape, 5xx included: its clients read the body whatever the status
+ * (seed 002's JavaScript example calls response.json() unconditionally). Retry-After is kept, and a
+ * failure that is not the client's is logged as sendError logs it.
+ */
 function seedErrors(shape: (apiError: ApiError, details: ReturnType<typeof toApiError>["details"]) => unknown) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { error: apiError, details } = toApiError(error);
-    if (apiError.statusCode >= 500) return sendError(error, request, reply);
+    if (apiError.code === "client_aborted") request.log.debug({ err: error }, "client closed the connection mid-request");
+    else if (!(error instanceof ApiError) && apiError.statusCode >= 500) request.log.error({ err: error }, "request failed");
     if (apiError.retryAfterSeconds) reply.header("retry-after", String(apiError.retryAfterSeconds));
     return reply.status(apiError.statusCode).send(shape(apiError, details));
   };
