@@ -74,9 +74,15 @@ describe("npm start", () => {
     expect(statSync(path.join(dataDir, "otp-secret")).mode & 0o777).toBe(0o600);
     expect(readFileSync(path.join(dataDir, "admin-key.sha256"), "utf8")).not.toContain(key!);
 
+    // stdout is a pipe here: JSON lines, and no warning (a Fastify deprecation, say) on stderr.
+    expect(first.output()).not.toMatch(/Warning|FSTDEP/);
+
     await stop(children[0]!);
     const second = await startAndWait({ DATA_DIR: dataDir });
     expect(second.output()).not.toContain("og_admin_");
+    // Where the digest is, and the command that makes a new key.
+    expect(second.output()).toContain(path.join(dataDir, "admin-key.sha256"));
+    expect(second.output()).toContain("npm run admin-key");
     expect((await fetch(`${second.url}/v1/keys`, { headers: { "x-api-key": key! } })).status).toBe(200);
   });
 

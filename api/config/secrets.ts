@@ -4,7 +4,7 @@
  * DATA_DIR does not hand out admin access.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { keyDigest, newApiKey } from "../keys/api-key-format.js";
 
@@ -37,9 +37,55 @@ function writeSecret(file: string, value: string): string {
   }
 }
 
-export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; adminApiKey?: string; callbackSecret?: string }): Secrets {
+/** Where the admin key's digest is kept, in DATA_DIR. */
+export const ADMIN_KEY_DIGEST_FILE = "admin-key.sha256";
+
+export type AdminKey =
+  | { source: "env"; digest: string }
+  | { source: "kept"; digest: string; file: string }
+  /** Made by this call: shown once by the caller, or discarded if the start fails before it can be. */
+  | { source: "generated"; digest: string; file: string; key: string; discard(): void };
+
+function ensureDataDir(dataDir: string): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
+}
+
+/** ADMIN_API_KEY if set, else the digest kept in DATA_DIR, else a new key whose digest is kept from now on. */
+export function adminKey(dataDir: string, fromEnv?: string): AdminKey {
+  if (fromEnv) return { source: "env", digest: keyDigest(fromEnv) };
+  ensureDataDir(dataDir);
+  const file = path.join(dataDir, ADMIN_KEY_DIGEST_FILE);
+  const existing = readIfExists(file);
+  if (existing) return { source: "kept", digest: existing, file };
+  const key = newApiKey("admin");
+  const digest = keyDigest(key);
+  const stored = writeSecret(file, digest);
+  // Lost the race to another process: its key is the admin key, not ours.
+  if (stored !== digest) return { source: "kept", digest: stored, file };
+  const discard = () => {
+    // Only our own digest: `npm run admin-key` may have replaced it meanwhile.
+    if (readIfExists(file) === digest) rmSync(file, { force: true });
+  };
+  return { source: "generated", digest, file, key, discard };
+}
+
+/**
+ * Replaces the admin key (`npm run admin-key`): a new key's digest is written
+ * over the kept one in one rename, so a reader sees the old digest or the new.
+ */
+export function replaceAdminKey(dataDir: string): { key: string; file: string } {
+  ensureDataDir(dataDir);
+  const file = path.join(dataDir, ADMIN_KEY_DIGEST_FILE);
+  const key = newApiKey("admin");
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${keyDigest(key)}\n`, { mode: 0o600, flag: "w" });
+  renameSync(temporary, file);
+  return { key, file };
+}
+
+export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; adminApiKey?: string; callbackSecret?: string }): Secrets {
+  ensureDataDir(dataDir);
 
   // A secret from the environment wins; otherwise the one kept in DATA_DIR, made on first start.
   const kept = (name: string, fromEnvValue: string | undefined) => {
@@ -50,13 +96,6 @@ export function loadSecrets(dataDir: string, fromEnv: { otpSecret?: string; admi
 
   const shared = { otpSecret, callbackSecret: kept("callback-secret", fromEnv.callbackSecret) };
 
-  if (fromEnv.adminApiKey) return { ...shared, adminKeyDigest: keyDigest(fromEnv.adminApiKey) };
-  const adminDigestFile = path.join(dataDir, "admin-key.sha256");
-  const existing = readIfExists(adminDigestFile);
-  if (existing) return { ...shared, adminKeyDigest: existing };
-  const adminKey = newApiKey("admin");
-  const stored = writeSecret(adminDigestFile, keyDigest(adminKey));
-  // Lost the race to another process: its key is the admin key, not ours.
-  if (stored !== keyDigest(adminKey)) return { ...shared, adminKeyDigest: stored };
-  return { ...shared, adminKeyDigest: stored, generatedAdminKey: adminKey };
+  const admin = adminKey(dataDir, fromEnv.adminApiKey);
+  return { ...shared, adminKeyDigest: admin.digest, ...(admin.source === "generated" ? { generatedAdminKey: admin.key } : {}) };
 }
