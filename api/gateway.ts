@@ -3,16 +3,19 @@
  * dispatcher, services and the HTTP server. No globals: tests build as many
  * gateways as they like, each with its own ports and data.
  */
+import type { AsyncApiServer } from "../broker/asyncapi.js";
 import type { FastifyInstance } from "fastify";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import path from "node:path";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { Gauge } from "prom-client";
 import { MqttBroker, type BrokerOptions } from "../broker/mqtt-broker.js";
 import { ensureDevCertificates } from "../broker/tls/dev-certificates.js";
 import { loadTlsMaterial, type TlsMaterial } from "../broker/tls/tls-material.js";
 import { CallbackNotifier } from "./callbacks/callback-notifier.js";
+import { CircuitWatch } from "./console/circuit-watch.js";
+import { ConsoleEvents } from "./console/console-events.js";
 import type { Config } from "./config/config.js";
 import { loadSecrets } from "./config/secrets.js";
 import { emailRoute, smsRoute } from "./delivery/cloud-routes.js";
@@ -26,9 +29,12 @@ import { withBreaker } from "./delivery/route-breaker.js";
 import { DeviceService } from "./devices/device-service.js";
 import { PresenceTracker } from "./devices/presence-tracker.js";
 import { FraudGuard } from "./fraud/fraud-guard.js";
+import { seed001Policy } from "./http/routes/seed-routes.js";
 import { buildHttpServer } from "./http/server.js";
+import { ApiIds } from "./logging/api-ids.js";
+import { createLogger } from "./logging/logger.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
-import { OtpService } from "./otp/otp-service.js";
+import { OtpService, type OtpServiceDeps } from "./otp/otp-service.js";
 import { createAfricasTalkingProvider } from "./providers/africastalking-provider.js";
 import { createEmailProvider } from "./providers/email-provider.js";
 import { createTwilioProvider } from "./providers/twilio-provider.js";
@@ -88,33 +94,27 @@ export interface GatewayOptions {
   admission?: BrokerOptions["admission"];
 }
 
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    redact: ["req.headers.authorization", 'req.headers["x-api-key"]'],
-    serializers: {
-      // Query strings may carry a device token (the QR route); log the path only.
-      req: (request: { method?: string; url?: string; ip?: string }) => ({
-        method: request.method,
-        url: request.url?.split("?")[0],
-        remoteAddress: request.ip,
-      }),
-    },
-  });
+/** The line an operator reads when a job ends undelivered: why, and where it was last tried. */
+function logUndelivered(logger: Logger, job: Job): void {
+  const last = job.attempts.at(-1);
+  const lastError = last?.error && last.error !== "expired" ? last.error : undefined;
+  const reason =
+    job.state === "expired"
+      ? `expired before a route sent it${lastError ? `; last attempt: ${lastError}` : ""}`
+      : (lastError ?? "no route delivered it");
+  logger.warn({ jobId: job.id, kind: job.kind, route: last?.route ?? null, reason, attempts: job.attempts.length }, `${job.kind === "otp" ? "OTP" : "message"} ${job.state}: ${reason}`);
 }
 
 function openStore(config: Config, sealer: Sealer, logger: Logger, redisKeyPrefix?: string): Store {
+  const historyRetentionMs = config.historyRetentionDays * 86_400_000;
+  const onSweepError = (error: unknown) => logger.warn({ err: error }, "store: clean-up of old rows failed; trying again later");
   switch (config.store) {
     case "redis":
-      return new RedisStore({ url: config.redisUrl!, keyPrefix: redisKeyPrefix, sealer });
+      return new RedisStore({ url: config.redisUrl!, keyPrefix: redisKeyPrefix, sealer, historyRetentionMs, onSweepError });
     case "memory":
-      return new MemoryStore();
+      return new MemoryStore({ historyRetentionMs });
     case "sqlite":
-      return new SqliteStore({
-        file: path.join(config.dataDir, "otpgate.db"),
-        sealer,
-        onSweepError: (error) => logger.warn({ err: error }, "store: clean-up of old rows failed; trying again later"),
-      });
+      return new SqliteStore({ file: path.join(config.dataDir, "otpgate.db"), sealer, historyRetentionMs, onSweepError });
   }
 }
 
@@ -139,7 +139,10 @@ async function tlsMaterial(config: Config): Promise<TlsMaterial> {
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  // Every line about a job gets the id the API shows (otpId / messageId) beside its job id.
+  const apiIds = new ApiIds();
+  const logger = (options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat })).child({}, { formatters: { log: apiIds.annotate } });
+  const jobLogger = logger.child({ component: "jobs" });
   const secrets = loadSecrets(config.dataDir, {
     otpSecret: config.otpSecret,
     adminApiKey: config.adminApiKey,
@@ -155,13 +158,28 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: logger.child({ component: "callbacks" }),
     onOutcome: (outcome) => metrics.callbacks.inc({ outcome }),
   });
+  const consoleEvents = new ConsoleEvents();
   const onStateChange = (job: Job) => {
+    consoleEvents.jobChanged(job);
+    apiIds.remember(job);
     if (isSettled(job)) metrics.jobsSettled.inc({ kind: job.kind, state: job.state });
+    if (job.state === "failed" || job.state === "expired") logUndelivered(jobLogger, job);
     if (job.callbackUrl) callbacks.notify(job);
   };
 
   // Filled in by listen(): the port phones are told about is the one actually bound.
-  const publicAddress = { mqttUrls: config.mqtt.publicUrls ?? [], httpPort: config.http.port };
+  const publicAddress = { mqttUrls: config.mqtt.publicUrls ?? [], httpPort: config.http.port, plainMqttPort: config.mqtt.port };
+  /** The broker's listeners as the AsyncAPI document names them (the WebSocket one is added per request, from its Host). */
+  const mqttServers = (): Record<string, AsyncApiServer> => {
+    const servers: Record<string, AsyncApiServer> = {};
+    publicAddress.mqttUrls.forEach((url, i) => {
+      servers[i === 0 ? "phones" : `phones${i + 1}`] = { host: new URL(url).host, protocol: "mqtts", description: "MQTT over TLS, for phones (PUBLIC_MQTT_URL)" };
+    });
+    if (publicAddress.plainMqttPort !== 0) {
+      servers.local = { host: `${config.mqtt.host}:${publicAddress.plainMqttPort}`, protocol: "mqtt", description: "plain MQTT for local publishers (MQTT_HOST, MQTT_PORT)" };
+    }
+    return servers;
+  };
   const publicHost = () => (config.mqtt.publicUrls ? new URL(config.mqtt.publicUrls[0]!).hostname : hostname());
 
   // `devices` is declared below; the broker calls it only once clients connect, after listen().
@@ -177,6 +195,19 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   broker.on("refused", (what) => metrics.mqttRefusals.inc({ what: what.split(" ")[0] ?? what }));
   broker.on("connectionRefused", (reason) => metrics.mqttConnectionsRefused.inc({ reason }));
+  // A phone counts as connected once its job subscription is in place (the broker's deviceConnected), as for presence.
+  const phoneLogger = logger.child({ component: "phones" });
+  const phoneSince = new Map<string, number>();
+  broker.on("deviceConnected", (deviceId: string, session: string) => {
+    phoneSince.set(session, Date.now());
+    phoneLogger.info({ device: deviceId }, `phone ${deviceId} connected`);
+  });
+  broker.on("deviceDisconnected", (deviceId: string, session: string) => {
+    const since = phoneSince.get(session);
+    phoneSince.delete(session);
+    const connectedForS = since === undefined ? undefined : Math.round((Date.now() - since) / 1000);
+    phoneLogger.info({ device: deviceId, ...(connectedForS === undefined ? {} : { connectedForS }) }, `phone ${deviceId} disconnected`);
+  });
   const devices = new DeviceService({
     store,
     disconnect: (clientId, reason) => broker.disconnect(clientId, reason),
@@ -191,7 +222,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   const presence = new PresenceTracker({ store, logger: logger.child({ component: "presence" }), refreshMs: PRESENCE_REFRESH_MS }, broker);
   const recordAck = createAckRecorder({
-    store,
+    store: apiIds.watching(store),
     logger: logger.child({ component: "acks" }),
     onStateChange,
     onOutcome: (status, outcome) => metrics.deviceAcks.inc({ status, outcome }),
@@ -205,13 +236,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   if (config.africasTalking) cloudRoutes.push(smsRoute(createAfricasTalkingProvider({ ...config.africasTalking, timeoutMs })));
   if (email) cloudRoutes.push(emailRoute(email, config.otp.appName));
   const breakerLogger = logger.child({ component: "breaker" });
+  const circuits = new CircuitWatch(config.breaker.resetSeconds);
   const routes = [
     deviceRoute({ store, channel: broker, ...config.device, presenceStaleMs: 3 * PRESENCE_REFRESH_MS }),
-    ...cloudRoutes.map((route) => withBreaker(route, { ...config.breaker, logger: breakerLogger })),
+    ...cloudRoutes.map((route) => circuits.watch(withBreaker(route, { ...config.breaker, logger: breakerLogger }))),
   ];
 
   const dispatcher = new Dispatcher({
-    store,
+    store: apiIds.watching(store),
     routes,
     order: config.failoverOrder,
     sealer,
@@ -226,7 +258,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   broker.on("clusterAck", (_deviceId, ack) => dispatcher.jobChanged(ack.id));
   const fraud = new FraudGuard({ store, secret: secrets.otpSecret, settings: config.fraud, metrics, logger: logger.child({ component: "fraud" }) });
   if (!config.fraud.enabled) logger.warn("fraud guard is off (FRAUD_GUARD=off): premium-rate and satellite numbers, quotas and the conversion watch are not checked");
-  const otp = new OtpService({
+  const otpDeps: OtpServiceDeps = {
     store,
     dispatcher,
     sealer,
@@ -236,7 +268,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     defaultTtlSeconds: config.otp.ttlSeconds,
     appName: config.otp.appName,
     fraud,
-  });
+  };
+  const otp = new OtpService(otpDeps);
+  // Seed 001's clients were written for 3 checks per code; /send-code issues under that limit.
+  const seed001Otp = new OtpService({ ...otpDeps, policy: seed001Policy(config.otp.policy) });
   const messages = new MessageService({
     store,
     dispatcher,
@@ -313,6 +348,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     http = await buildHttpServer({
       store,
       otp,
+      seed001Otp,
       messages,
       devices,
       fraud,
@@ -324,6 +360,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       hardening: config.http,
       logger,
       version,
+      mqttServers,
+      console: { events: consoleEvents, circuits, broker, presenceSettled: () => presence.settle(), routes: dispatcher.configuredRoutes(), version },
     });
   } catch (error) {
     clearInterval(sweeper);
@@ -359,6 +397,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       }
       if (config.mqtt.port !== 0) {
         addresses.mqtt = (await broker.listenTcp({ port: port(config.mqtt.port), host: config.mqtt.host })).port;
+        publicAddress.plainMqttPort = addresses.mqtt;
       }
       if (!config.mqtt.publicUrls) publicAddress.mqttUrls = [`mqtts://${publicHost()}:${addresses.mqtts ?? config.mqtt.tlsPort}`];
       addresses.publicMqttUrl = publicAddress.mqttUrls.join(",");

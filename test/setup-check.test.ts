@@ -83,8 +83,8 @@ describe("the tool check (test/setup/required-tools.ts)", () => {
     // The Paho probe runs /usr/bin/python3 by its path (as paho-device.test.ts does), whatever PATH says.
     const paho = pahoHere ? [] : [`paho-mqtt for ${PAHO_PYTHON}`];
     const pahoPackage = pahoHere ? [] : ["python3-paho-mqtt"];
-    const tools = ["redis-server", "mosquitto_pub", "mosquitto_sub", ...paho, "python3", "openssl", "javac", "java", "junit4.jar", "hamcrest-core.jar", "com.android.json.jar", "mvn"];
-    const packages = ["redis-server", "mosquitto-clients", ...pahoPackage, "python3", "openssl", "default-jdk-headless", "junit4", "libandroid-json-java", "maven"];
+    const tools = ["redis-server", "mosquitto_pub", "mosquitto_sub", ...paho, "python3", "openssl", "javac", "java", "junit4.jar", "hamcrest-core.jar", "com.android.json.jar", "chromium", "mvn"];
+    const packages = ["redis-server", "mosquitto-clients", ...pahoPackage, "python3", "openssl", "default-jdk-headless", "junit4", "libandroid-json-java", "chromium", "maven"];
     expect(run.stderr).toBe(`otpgate tests: missing ${tools.join(", ")}; run: ${sudo}apt-get install -y ${packages.join(" ")}\n`);
     expect(run.stdout).toBe("");
     expect(run.status).toBe(1);
@@ -172,6 +172,6 @@ describe("the tool check (test/setup/required-tools.ts)", () => {
     expect(readFileSync(path.join(ROOT, ".ci/run"), "utf8")).toContain("node --import tsx test/setup/required-tools.ts --missing-packages");
     const printed = spawnSync(process.execPath, ["--import", "tsx", CHECK, "--packages"], { cwd: ROOT, encoding: "utf8" });
     expect(printed.stdout).toBe(`${packagesOf(REQUIRED_TOOLS).join(" ")}\n`);
-    expect(packagesOf(REQUIRED_TOOLS)).toEqual(["redis-server", "mosquitto-clients", "python3-paho-mqtt", "python3", "openssl", "default-jdk-headless", "junit4", "libandroid-json-java", "maven"]);
+    expect(packagesOf(REQUIRED_TOOLS)).toEqual(["redis-server", "mosquitto-clients", "python3-paho-mqtt", "python3", "openssl", "default-jdk-headless", "junit4", "libandroid-json-java", "chromium", "maven"]);
   });
 });

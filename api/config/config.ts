@@ -158,6 +158,8 @@ const envSchema = z
     OTP_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(100).default(DEFAULT_POLICY.lockoutThreshold),
     OTP_LOCKOUT_SECONDS: positiveInt(DEFAULT_POLICY.lockoutSeconds),
     OTP_RETENTION_SECONDS: z.coerce.number().int().min(0).default(DEFAULT_POLICY.retentionSeconds),
+    // OTPs and messages stay readable (GET by id, the history) this long after they were made; 0 = only OTP_RETENTION_SECONDS.
+    HISTORY_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
     OTP_APP_NAME: z.string().min(1).max(40).default("otpgate"),
     PROVIDER_TIMEOUT_MS: positiveInt(10_000),
     DISPATCH_MAX_IN_FLIGHT: positiveInt(1000),
@@ -184,6 +186,8 @@ const envSchema = z
     // Seed 001's callers sent no API key; they ran it beside their backend. "none" requires a key there too.
     SEED_KEYLESS_FROM: addressList(["127.0.0.0/8", "::1"]),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    // Unset: readable lines on a terminal, JSON lines otherwise (api/logging/logger.ts).
+    LOG_FORMAT: optionalText.pipe(z.enum(["pretty", "json"], { error: "must be pretty or json" }).optional()),
     ...FRAUD_ENV,
   });
 
@@ -222,6 +226,8 @@ export interface Config {
   otpSecret?: string;
   failoverOrder: RouteName[];
   otp: { ttlSeconds: number; appName: string; policy: OtpPolicy };
+  /** HISTORY_RETENTION_DAYS: the store keeps OTPs and jobs at least this long after their creation. */
+  historyRetentionDays: number;
   twilio?: { accountSid: string; authToken: string; from: string; apiBase?: string };
   africasTalking?: { username: string; apiKey: string; from?: string; apiBase?: string };
   email?: { smtpUrl: string; from: string };
@@ -235,6 +241,8 @@ export interface Config {
   callbackSecret?: string;
   rateLimit: { perKeyPerMinute: number; perIpPerMinute: number };
   logLevel: Env["LOG_LEVEL"];
+  /** pretty or json; unset: pretty when stdout is a terminal. */
+  logFormat?: Env["LOG_FORMAT"];
   /** The fraud guard: number types, geo permissions, quotas and the conversion watch. */
   fraud: FraudSettings;
 }
@@ -325,6 +333,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
           retentionSeconds: e.OTP_RETENTION_SECONDS,
         },
       },
+      historyRetentionDays: e.HISTORY_RETENTION_DAYS,
       twilio:
         e.TWILIO_ACCOUNT_SID && e.TWILIO_AUTH_TOKEN && e.TWILIO_FROM
           ? { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, from: e.TWILIO_FROM, apiBase: e.TWILIO_API_BASE }
@@ -343,6 +352,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       breaker: { minCalls: e.PROVIDER_BREAKER_MIN_CALLS, resetSeconds: e.PROVIDER_BREAKER_RESET_SECONDS },
       rateLimit: { perKeyPerMinute: e.RATE_LIMIT_PER_KEY, perIpPerMinute: e.RATE_LIMIT_PER_IP },
       logLevel: e.LOG_LEVEL,
+      logFormat: e.LOG_FORMAT,
       fraud: fraudSettings(e),
     },
   };

@@ -8,6 +8,9 @@ import { isCountryCode } from "../fraud/fraud-rules.js";
 import { CODE_LENGTH, TTL_SECONDS } from "../otp/rules.js";
 import { APP_HASH_PATTERN, ORIGIN_HOST_PATTERN, originHost } from "../otp/templates.js";
 import { InvalidPhoneNumber, toE164 } from "../phone/phone-number.js";
+import { DEVICE_ID_PATTERN } from "../../broker/topics.js";
+import { ROUTE_NAMES } from "../config/config.js";
+import type { HistoryPosition } from "../store/history.js";
 
 /** A phone number in any common notation with a country code, returned as E.164. */
 export const phoneNumber = z
@@ -55,7 +58,7 @@ export const errorBody = z
   })
   .meta({ id: "Error" });
 
-export const createOtpBody = z
+const createOtpBodyRules = z
   .strictObject({
     to: phoneNumber.optional(),
     email: emailAddress.optional(),
@@ -80,6 +83,8 @@ export const createOtpBody = z
   })
   .refine((body) => body.to || body.email, { message: "give to (phone) or email", path: ["to"] });
 
+/** Examples shown in /docs; test/http/openapi.test.ts sends each to its route. */
+export const createOtpBody = createOtpBodyRules.meta({ examples: [{ to: "+254711222333", userId: "42", locale: "en", origin: "login.example.com" }] });
 export const issuedOtp = z.object({
   id: z.string(),
   status: z.literal("pending"),
@@ -88,7 +93,7 @@ export const issuedOtp = z.object({
   delivery,
 });
 
-export const verifyOtpBody = z
+const verifyOtpBodyRules = z
   .strictObject({
     id: z.string().min(1).max(128).optional(),
     userId: userId.optional(),
@@ -98,6 +103,8 @@ export const verifyOtpBody = z
   })
   .refine((body) => body.id || body.userId || body.to || body.email, { message: "give id, userId, to or email", path: ["id"] });
 
+/** Examples shown in /docs; test/http/openapi.test.ts sends each to its route. */
+export const verifyOtpBody = verifyOtpBodyRules.meta({ examples: [{ userId: "42", code: "482913" }] });
 export const verifyResult = z.object({ valid: z.boolean(), status: otpStatus, attemptsLeft: z.number().int() });
 
 export const otpView = z.object({
@@ -119,13 +126,15 @@ const messageFields = {
 };
 
 /** `{to, body}`, or the older `{cell, message}` shape, read as the same thing. */
-export const sendMessageBody = z.union([
+const sendMessageBodyRules = z.union([
   z.strictObject(messageFields),
   z
     .strictObject({ cell: messageFields.to, message: messageFields.body, callbackUrl: messageFields.callbackUrl })
     .transform(({ cell, message, callbackUrl }) => ({ to: cell, body: message, callbackUrl })),
 ]);
 
+/** Examples shown in /docs; test/http/openapi.test.ts sends each to its route. */
+export const sendMessageBody = sendMessageBodyRules.meta({ examples: [{ to: "+254711222333", body: "Your order has shipped" }, { cell: "+258840000000", message: "o seu codigo OPT é 2024" }] });
 export const acceptedMessage = z.object({ id: z.string(), status: deliveryState });
 
 export const messageView = z.object({
@@ -153,7 +162,7 @@ const keyQuotas = z
   })
   .meta({ description: "Fraud-guard quotas; may be higher than the node's defaults, for a known high-volume application" });
 
-export const createKeyBody = z.strictObject({
+const createKeyBodyRules = z.strictObject({
   name: z.string().min(1).max(100),
   scopes: z.array(scope).min(1).max(4).optional().meta({ description: 'default ["otp", "messages"]' }),
   quotas: keyQuotas.optional(),
@@ -161,6 +170,8 @@ export const createKeyBody = z.strictObject({
   blockedCountries: countries.optional().meta({ description: "Never these countries, on top of SMS_BLOCKED_COUNTRIES" }),
 });
 
+/** Examples shown in /docs; test/http/openapi.test.ts sends each to its route. */
+export const createKeyBody = createKeyBodyRules.meta({ examples: [{ name: "shop backend", scopes: ["otp", "messages"] }] });
 export const apiKeyView = z.object({
   id: z.string(),
   name: z.string(),
@@ -190,7 +201,7 @@ const presence = z
   })
   .nullable();
 
-export const createDeviceBody = z.strictObject({
+const createDeviceBodyRules = z.strictObject({
   name: z.string().min(1).max(100),
   maxPerMinute: z.number().int().min(1).max(60).optional().meta({ description: "SMS per minute this phone may send (default 20; Android allows about 30)" }),
   prefixes: z
@@ -200,6 +211,8 @@ export const createDeviceBody = z.strictObject({
     .meta({ description: "Numbers this phone takes, e.g. [\"+254\"]; empty = any" }),
 });
 
+/** Examples shown in /docs; test/http/openapi.test.ts sends each to its route. */
+export const createDeviceBody = createDeviceBodyRules.meta({ examples: [{ name: "drawer 1", maxPerMinute: 20, prefixes: ["+254"] }] });
 export const deviceView = z.object({
   id: z.string(),
   name: z.string(),
@@ -254,3 +267,84 @@ export const fraudHold = z
   .meta({ id: "FraudHold" });
 export const fraudHoldList = z.object({ holds: z.array(fraudHold) });
 export const prefixParams = z.object({ prefix: z.string().regex(/^\+?\d{1,6}$/, "must be a calling-code prefix such as 254 or 1876") });
+
+// --- history: GET /v1/messages, GET /v1/otp ---
+
+export const HISTORY_DEFAULT_LIMIT = 50;
+export const HISTORY_MAX_LIMIT = 500;
+
+/** A list filter: `a,b`, or the parameter repeated; each value one of `values`. */
+const filterList = <T extends string>(values: z.ZodEnum<{ [K in T]: K }>) =>
+  z
+    .union([z.string(), z.array(z.string()).max(20)])
+    .transform((given) => [...new Set((Array.isArray(given) ? given : [given]).flatMap((part) => part.split(",")).map((value) => value.trim()).filter(Boolean))])
+    .pipe(z.array(values).min(1, "give at least one value"));
+
+/** An instant as ISO 8601: a date (midnight UTC) or a date-time with its zone; read by the platform's Date.parse once zod has checked the form. */
+const instant = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()], { error: "must be an ISO 8601 date (2026-05-01) or date-time with a zone (2026-05-01T10:00:00Z)" })
+  .transform((value) => Date.parse(value))
+  .refine(Number.isFinite, "is not a time");
+
+const historyRoute = z
+  .string()
+  .refine(
+    (route) => (ROUTE_NAMES as readonly string[]).includes(route) || (route.startsWith("device:") && DEVICE_ID_PATTERN.test(route.slice("device:".length))),
+    `must be one of ${ROUTE_NAMES.join(", ")} or device:<device id>`,
+  )
+  .meta({ description: "The route the record is on or ended on (`delivery.route`); `device` matches every phone" });
+
+/** What a cursor carries: where the page ended. Not secret, only opaque: callers pass it back as it came. */
+const cursorPosition = z.tuple([z.number().int().min(0).max(8.64e15), z.string().min(1).max(128)]);
+
+export function encodeHistoryCursor(position: HistoryPosition): string {
+  return Buffer.from(JSON.stringify([position.createdAt, position.id]), "utf8").toString("base64url");
+}
+
+const historyCursor = z
+  .string()
+  .max(400)
+  .transform((value, context): HistoryPosition => {
+    let decoded: unknown;
+    try {
+      // Buffer skips characters outside the alphabet, so check the form first.
+      decoded = /^[A-Za-z0-9_-]+$/.test(value) ? JSON.parse(Buffer.from(value, "base64url").toString("utf8")) : undefined;
+    } catch {
+      decoded = undefined;
+    }
+    const position = cursorPosition.safeParse(decoded);
+    if (!position.success) {
+      context.addIssue({ code: "custom", message: "is not a cursor this API gave out (pass nextCursor back unchanged)" });
+      return z.NEVER;
+    }
+    return { createdAt: position.data[0], id: position.data[1] };
+  })
+  .meta({ description: "nextCursor of the previous page" });
+
+const historyFilters = {
+  since: instant.optional().meta({ description: "Created at or after this instant (ISO 8601)", example: "2026-05-01T00:00:00Z" }),
+  until: instant.optional().meta({ description: "Created before this instant (ISO 8601)", example: "2026-05-02" }),
+  state: filterList(deliveryState).optional().meta({ description: `Delivery state(s), comma-separated: ${deliveryState.options.join(", ")}`, example: "failed,expired" }),
+  route: historyRoute.optional(),
+  cursor: historyCursor.optional(),
+  limit: z.coerce.number().int().min(1).max(HISTORY_MAX_LIMIT).default(HISTORY_DEFAULT_LIMIT),
+  format: z.enum(["json", "csv"]).optional().meta({ description: "csv: the same page as text/csv (also chosen by Accept: text/csv)" }),
+};
+
+const sinceBeforeUntil = { check: (q: { since?: number; until?: number }) => q.since === undefined || q.until === undefined || q.since < q.until, message: "must be after since" };
+
+export const messageHistoryQuery = z.strictObject(historyFilters).refine(sinceBeforeUntil.check, { message: sinceBeforeUntil.message, path: ["until"] });
+
+export const otpHistoryQuery = z
+  .strictObject({
+    ...historyFilters,
+    status: filterList(otpStatus)
+      .optional()
+      .meta({ description: `OTP status(es) as GET /v1/otp/:id shows them, comma-separated: ${otpStatus.options.join(", ")}`, example: "pending,expired" }),
+  })
+  .refine(sinceBeforeUntil.check, { message: sinceBeforeUntil.message, path: ["until"] });
+
+const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null when there is none" });
+
+export const messageList = z.object({ messages: z.array(messageView), nextCursor });
+export const otpList = z.object({ otps: z.array(otpView), nextCursor });

@@ -3,12 +3,13 @@
  * Everything it needs is passed in, so tests build it with real parts on
  * ephemeral ports.
  */
+import { AUTHENTICATED, openApiTransform } from "./openapi.js";
+import { asyncApiDocument, type AsyncApiServer } from "../../broker/asyncapi.js";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import {
-  jsonSchemaTransform,
   jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
@@ -18,6 +19,7 @@ import type { Redis } from "ioredis";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HttpHardening } from "../config/config.js";
+import { RequestLog } from "../logging/request-log.js";
 import type { MessageService } from "../delivery/message-service.js";
 import type { FraudGuard } from "../fraud/fraud-guard.js";
 import type { DeviceService } from "../devices/device-service.js";
@@ -32,12 +34,16 @@ import { deviceRoutes } from "./routes/device-routes.js";
 import { fraudRoutes } from "./routes/fraud-routes.js";
 import { keyRoutes } from "./routes/key-routes.js";
 import { messageRoutes } from "./routes/message-routes.js";
+import { attachMyOtpSocket, MYOTP_PATH } from "./routes/myotp-socket.js";
 import { otpRoutes } from "./routes/otp-routes.js";
 import { seedRoutes } from "./routes/seed-routes.js";
+import { consoleApi, consoleAssets, type ConsoleDeps } from "../console/console-plugin.js";
 
 export interface HttpServerDeps {
   store: Store;
   otp: OtpService;
+  /** The OTP service under seed 001's policy (3 checks per code) for /send-code; absent, `otp`. */
+  seed001Otp?: OtpService;
   messages: MessageService;
   metrics: Metrics;
   adminKeyDigest: string;
@@ -54,6 +60,10 @@ export interface HttpServerDeps {
   caPem: string;
   logger: FastifyBaseLogger;
   version: string;
+  /** The broker's listeners for the AsyncAPI document at /docs/asyncapi.json (broker/asyncapi.ts). */
+  mqttServers?: () => Record<string, AsyncApiServer>;
+  /** The web console at `/` (api/console/); absent, there is none. */
+  console?: ConsoleDeps;
 }
 
 /** Node checks header and request deadlines on a timer (30 s by default); check often enough that they hold to about a second. */
@@ -65,6 +75,8 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   const limits = deps.hardening;
   const app = Fastify({
     loggerInstance: deps.logger,
+    // One line per request, on its response (api/logging/request-log.ts), instead of Fastify's two.
+    logController: new RequestLog(),
     bodyLimit: deps.bodyLimitBytes,
     // Job ids from MQTT publishers may be up to 128 characters; Fastify's default cuts path parameters at 100.
     routerOptions: { maxParamLength: 200 },
@@ -96,7 +108,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   });
 
   // With any upgrade listener attached, Node hands every Upgrade request to it and nothing else answers or times it out.
-  const webSocketPaths = deps.webSocketPaths ?? ["/mqtt"];
+  const webSocketPaths = [...(deps.webSocketPaths ?? ["/mqtt"]), MYOTP_PATH];
   app.server.on("upgrade", (request: IncomingMessage, socket: Duplex) => {
     let path = "/";
     try {
@@ -126,10 +138,20 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform,
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
+  // The MQTT contract beside the REST one; public like /docs. MQTT over WebSocket is on this very port, so its host is the request's.
+  app.get("/docs/asyncapi.json", { schema: { hide: true } }, async (request) =>
+    asyncApiDocument({
+      version: deps.version,
+      servers: {
+        ...deps.mqttServers?.(),
+        websocket: { host: request.host, protocol: request.protocol === "https" ? "wss" : "ws", pathname: "/mqtt", description: "MQTT over WebSocket, on the HTTP port" },
+      },
+    }),
+  );
 
   const tooMany = (max: number, after: string) => new ApiError(429, "rate_limited", `more than ${max} requests; retry in ${after}`);
   // Counters live in the store's Redis namespace, so deployments (and tests) sharing a Redis do not share them.
@@ -146,9 +168,15 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   app.get("/ca.pem", { config: { rateLimit: false }, schema: { summary: "The broker's CA certificate (public)", tags: ["devices"] } }, async (_request, reply) =>
     reply.type("application/x-pem-file").send(deps.caPem),
   );
+  if (deps.console) await app.register(consoleAssets);
 
   const authenticate = createAuthenticator({ store: deps.store, adminKeyDigest: deps.adminKeyDigest, seedKeylessFrom: limits.seedKeylessFrom });
+  attachMyOtpSocket(app, { authenticate, messages: deps.messages, metrics: deps.metrics, logger: deps.logger, authTimeoutMs: limits.headersTimeoutMs, idleTimeoutMs: limits.idleTimeoutMs });
   await app.register(async (authenticated) => {
+    // Marked for the OpenAPI document (openapi.ts): these routes carry the lock and their 401/403.
+    authenticated.addHook("onRoute", (route) => {
+      route.config = { ...route.config, [AUTHENTICATED]: true } as typeof route.config;
+    });
     authenticated.decorateRequest("principal", null);
     authenticated.addHook("preHandler", async (request) => {
       request.principal = await authenticate(request);
@@ -166,12 +194,13 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
       const seconds = Math.max(1, limit.ttlInSeconds);
       throw new ApiError(429, "rate_limited", `more than ${limit.max} requests for this key; retry in ${seconds} s`, seconds);
     });
-    await authenticated.register(otpRoutes, { otp: deps.otp });
-    await authenticated.register(messageRoutes, { messages: deps.messages });
+    await authenticated.register(otpRoutes, { otp: deps.otp, store: deps.store });
+    await authenticated.register(messageRoutes, { messages: deps.messages, store: deps.store });
     await authenticated.register(keyRoutes, { store: deps.store });
     await authenticated.register(deviceRoutes, { devices: deps.devices, store: deps.store });
-    await authenticated.register(seedRoutes, { otp: deps.otp });
+    await authenticated.register(seedRoutes, { otp: deps.otp, seed001Otp: deps.seed001Otp });
     if (deps.fraud) await authenticated.register(fraudRoutes, { fraud: deps.fraud });
+    if (deps.console) await authenticated.register(consoleApi, { ...deps.console, devices: deps.devices, store: deps.store, metrics: deps.metrics });
   });
 
   return app;

@@ -141,6 +141,7 @@ export const REQUIRED_TOOLS: readonly Requirement[] = [
   { name: "junit4.jar", debianPackage: "junit4", usedBy: "android-client/scripts/jvm-test.sh", problem: readable((env) => path.join(env.javaLibs, "junit4.jar")) },
   { name: "hamcrest-core.jar", debianPackage: "junit4", usedBy: "android-client/scripts/jvm-test.sh (junit4 depends on it)", problem: readable((env) => path.join(env.javaLibs, "hamcrest-core.jar")) },
   { name: "com.android.json.jar", debianPackage: "libandroid-json-java", usedBy: "android-client/scripts/jvm-test.sh", problem: readable((env) => path.join(env.javaLibs, "com.android.json.jar")) },
+  { name: "chromium", debianPackage: "chromium", usedBy: "test/console (the web console in a real headless browser, driven by playwright-core)", problem: command("chromium") },
   { name: "mvn", debianPackage: "maven", usedBy: "android-client/scripts/*.sh, until their Maven Central jars are cached", problem: mvnProblem },
 ];
 
