@@ -3,18 +3,15 @@
  * ca= points at a loopback HTTP server. It must check the downloaded CA against
  * fp=, connect, print masked event lines, and leave cleanly on SIGINT.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { runSimulatorCli } from "../support/simulator-cli.js";
+import type { ChildProcess } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildProvisioningUri } from "../../broker/provisioning.js";
 import { createHarness, job, type Harness } from "./support/harness.js";
 import { createAuthority } from "./support/pki.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CLI = path.join(ROOT, "tools/phone-simulator/cli.ts");
 
 let h: Harness;
 let caServer: http.Server;
@@ -41,15 +38,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-function runCli(args: string[]) {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  const output = { stdout: "", stderr: "" };
-  child.stdout?.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, output, exited };
-}
+const runCli = (args: string[]) => runSimulatorCli(args, children);
 
 function provisioning(deviceId: string, token: string): string {
   return buildProvisioningUri({ mqttUrl: h.broker.url, deviceId, token, caFingerprint: h.ca.fingerprint, caUrl });

@@ -5,19 +5,17 @@
  * both over loopback and over this machine's own non-loopback address), the
  * CLI as a child process, the device file as the gateway answered it.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { runSimulatorCli } from "../support/simulator-cli.js";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPhone } from "../../tools/phone-simulator/phone.js";
 import { ShowCodeRefused, isLoopbackAddress, showCodeProblem } from "../../tools/phone-simulator/show-code.js";
 import { parseBrokerUrl } from "../../tools/phone-simulator/transport.js";
 import { startGateway, type TestGateway } from "../support/gateway.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CLI = path.join(ROOT, "tools/phone-simulator/cli.ts");
 
 /** This machine's own IPv4 address that is not loopback, if it has one. */
 const lanAddress = Object.values(networkInterfaces())
@@ -56,15 +54,7 @@ async function deviceFile(name: string): Promise<{ file: string; id: string; tok
   return { file, id: created.json.id, token: created.json.token };
 }
 
-function runCli(args: string[]) {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  const output = { stdout: "", stderr: "" };
-  child.stdout?.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, output, exited };
-}
+const runCli = (args: string[]) => runSimulatorCli(args, children);
 
 describe("--show-code against a gateway on loopback", () => {
   it("prints the body it sends in full, and the code in it verifies; the received line stays masked", async () => {
