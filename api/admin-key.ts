@@ -5,17 +5,11 @@
  * the store); the key is printed once. A running gateway reads the digest when
  * it starts, so it takes the new key, and refuses the old one, once restarted.
  */
-import { loadConfig } from "./config/config.js";
+import { loadConfigOrExit } from "./config/config.js";
 import { replaceAdminKey } from "./config/secrets.js";
 
 // The same environment as `npm start`, so the key lands in the DATA_DIR the gateway uses.
-const result = loadConfig(process.env);
-if (!result.ok) {
-  console.error("otpgate: configuration is invalid:");
-  for (const problem of result.problems) console.error(`  ${problem}`);
-  process.exit(1);
-}
-const { config } = result;
+const config = loadConfigOrExit(process.env);
 if (config.adminApiKey) {
   console.error("otpgate: ADMIN_API_KEY: set, so the gateway uses it and ignores any key kept in DATA_DIR; change ADMIN_API_KEY itself, or unset it and run this again");
   process.exit(1);

@@ -1,16 +1,10 @@
 /** `npm start`: read the config once, bring the gateway up, stop cleanly on SIGINT/SIGTERM. */
-import { loadConfig } from "./config/config.js";
+import { loadConfigOrExit } from "./config/config.js";
 import { adminKey, type AdminKey } from "./config/secrets.js";
 import { createGateway, type Gateway, type ListeningAddresses } from "./gateway.js";
 import { describeStartFailure } from "./start-failure.js";
 
-const result = loadConfig(process.env);
-if (!result.ok) {
-  console.error("otpgate: configuration is invalid:");
-  for (const problem of result.problems) console.error(`  ${problem}`);
-  process.exit(1);
-}
-const { config } = result;
+const config = loadConfigOrExit(process.env);
 
 let admin: AdminKey | undefined;
 let gateway: Gateway | undefined;

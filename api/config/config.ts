@@ -264,6 +264,15 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
+/** For the command lines (npm start, npm run admin-key): the config, or the problems on stderr and exit 1. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv): Config {
+  const result = loadConfig(env);
+  if (result.ok) return result.config;
+  console.error("otpgate: configuration is invalid:");
+  for (const problem of result.problems) console.error(`  ${problem}`);
+  process.exit(1);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
   const parsed = envSchema.safeParse(env);
   const problems = missingCompanions(env);
