@@ -6,7 +6,8 @@
  * line when a job ends undelivered carrying the id the API showed.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { startPhone, type SimulatedPhone } from "../tools/phone-simulator/phone.js";
+import type { SimulatedPhone } from "../tools/phone-simulator/phone.js";
+import { connectPhone } from "./support/phones.js";
 import { loadConfig } from "../api/config/config.js";
 import { resolveLogFormat } from "../api/logging/logger.js";
 import { spawnGateway, type GatewayProcess } from "./support/gateway-process.js";
@@ -119,16 +120,7 @@ describe("logs", () => {
     const gw = await gateway({ LOG_FORMAT: "json" });
     const device = (await gw.call("POST", "/v1/devices", { name: "failing phone" })).json;
     // Every send fails on the phone, and no other route is configured: the job ends failed on this phone.
-    const phone = await startPhone({
-      url: `mqtts://127.0.0.1:${gw.mqtts}`,
-      deviceId: device.id,
-      token: device.token,
-      caFingerprint: device.caFingerprint,
-      heartbeatSeconds: 3600,
-      deliveredAfterMs: null,
-      latencyMs: 0,
-      failureRate: 1,
-    });
+    const phone = await connectPhone(gw, device, { latencyMs: 0, failureRate: 1 });
     phones.push(phone);
     const connected = await eventually(async () => jsonLines(gw).find((line) => line.msg === `phone ${device.id} connected`), 5000, "the connect line");
     expect(connected).toMatchObject({ level: 30, component: "phones", device: device.id });

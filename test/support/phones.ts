@@ -16,7 +16,7 @@ export async function registerDevice(gw: TestGateway, body: Record<string, unkno
 }
 
 /** Connects like the app: TLS to the gateway's MQTT port on loopback, pinning the CA the API handed out. */
-export function connectPhone(gw: TestGateway, device: RegisteredDevice, options: Partial<PhoneOptions> = {}): Promise<SimulatedPhone> {
+export function connectPhone(gw: Pick<TestGateway, "mqtts">, device: RegisteredDevice, options: Partial<PhoneOptions> = {}): Promise<SimulatedPhone> {
   return startPhone({
     url: `mqtts://127.0.0.1:${gw.mqtts}`,
     deviceId: device.id,
