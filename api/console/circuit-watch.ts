@@ -1,10 +1,10 @@
 /**
  * What the console can say about each cloud route's circuit breaker. The
- * breaker (route-breaker.ts) keeps its state to itself, so this watches the
- * route from outside: a call refused with `circuit_open` proves the circuit
- * is open; a call that reaches the provider while it was open was the probe,
- * and its outcome closes or reopens it. Past the reset time an open circuit
- * lets the next call through, so it is reported half-open. The transient
+ * state is the breaker's own (`route.circuit()`, route-breaker.ts); `since`
+ * is watched from outside: a call refused with `circuit_open` marks when the
+ * circuit was found open, and a call that reaches the provider while it was
+ * open was the probe, whose outcome closes or reopens it. A route without a
+ * breaker's state is judged the same way (half-open past the reset time). The transient
  * failures of the last 30 s (the breaker's window) are counted beside it, so
  * a circuit about to open shows up before the first refusal.
  */
@@ -29,6 +29,8 @@ export interface CircuitView {
 const WINDOW_MS = 30_000;
 
 interface Circuit {
+  /** The breaker's own state, when the route reports it. */
+  reported?: () => CircuitState;
   state: "closed" | "open";
   since: number | null;
   /** Calls that reached the provider, per second of the last 30 s: how many, and how many failed transiently. */
@@ -46,7 +48,7 @@ export class CircuitWatch {
 
   /** The same route, observed. Put it around the breaker (withBreaker), so refusals are seen. */
   watch(route: DeliveryRoute): DeliveryRoute {
-    const circuit: Circuit = { state: "closed", since: null, seconds: new Map(), refused: 0 };
+    const circuit: Circuit = { reported: route.circuit?.bind(route), state: "closed", since: null, seconds: new Map(), refused: 0 };
     this.circuits.set(route.name, circuit);
     return {
       ...route,
@@ -97,7 +99,7 @@ export class CircuitWatch {
       const counts = [...circuit.seconds.values()];
       return {
         route,
-        state: probing ? "half_open" : circuit.state,
+        state: circuit.reported?.() ?? (probing ? "half_open" : circuit.state),
         since: circuit.since === null ? null : new Date(circuit.since).toISOString(),
         recentCalls: counts.reduce((sum, c) => sum + c.calls, 0),
         recentFailures: counts.reduce((sum, c) => sum + c.failed, 0),

@@ -35,6 +35,8 @@ export interface DeliveryRoute extends RouteCapability {
   deliver(job: Job, text: string, signal: AbortSignal, target: string): Promise<SendReceipt>;
   /** This route's own bound for one attempt, when the default does not fit (a phone's ack deadlines). */
   attemptTimeoutMs?: number;
+  /** The state of the circuit breaker around it, when it has one (route-breaker.ts). */
+  circuit?(): "closed" | "open" | "half_open";
   /**
    * The route's success is written by someone else (the phone's `sent` ack,
    * applied where it lands): the dispatcher only reads it back.

@@ -36,6 +36,7 @@ export function withBreaker(route: DeliveryRoute, options: BreakerOptions): Deli
   breaker.on("close", () => options.logger.info({ route: route.name }, "circuit closed: route is back"));
   return {
     ...route,
+    circuit: () => (breaker.opened ? "open" : breaker.halfOpen ? "half_open" : "closed"),
     async deliver(job, text, signal, target) {
       try {
         return await breaker.fire(job, text, signal, target);

@@ -9,6 +9,7 @@ import { ConsoleEvents, type ConsoleEvent } from "../../api/console/console-even
 import { funnelEntry, summarise } from "../../api/console/funnel.js";
 import { figures, quantile } from "../../api/console/route-stats.js";
 import type { DeliveryRoute } from "../../api/delivery/dispatcher.js";
+import { withBreaker } from "../../api/delivery/route-breaker.js";
 import { newJob, type Job } from "../../api/delivery/job-state.js";
 import { ProviderError } from "../../api/providers/provider.js";
 import { ADMIN_KEY, codeIn, eventually, startGateway, type TestGateway } from "../support/gateway.js";
@@ -57,6 +58,20 @@ describe("CircuitWatch", () => {
     now += 30_000;
     await call();
     expect(watch.views()[0]).toMatchObject({ state: "closed", recentCalls: 1, recentFailures: 0 });
+  });
+});
+
+describe("CircuitWatch around a real breaker", () => {
+  it("shows the breaker's own state: open as soon as it opens, before any call is refused", async () => {
+    const silent = { warn: () => undefined, info: () => undefined } as unknown as Parameters<typeof withBreaker>[1]["logger"];
+    const watch = new CircuitWatch(1);
+    const failing = fakeRoute(Array.from({ length: 3 }, () => () => Promise.reject(new ProviderError("503", "transient", "twilio:503"))));
+    const route = watch.watch(withBreaker(failing, { minCalls: 3, resetSeconds: 1, logger: silent }));
+    for (let i = 0; i < 3; i++) await route.deliver(job, "", signal, "twilio").catch(() => undefined);
+    // The third failure opened the breaker; no call has been refused yet, so only the breaker can know.
+    expect(watch.views()[0]).toMatchObject({ state: "open", refused: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(watch.views()[0]!.state).toBe("half_open");
   });
 });
 
