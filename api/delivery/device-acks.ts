@@ -10,16 +10,19 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { AckPayload } from "../../broker/payloads.js";
+import { redactContacts } from "../security/redact.js";
 import type { Store } from "../store/store.js";
 import * as jobState from "./job-state.js";
 import type { Job } from "./job-state.js";
 
 export function applyAck(job: Job, deviceId: string, ack: AckPayload, now: Date): Job {
   const route = jobState.deviceTarget(deviceId);
+  // A phone's error is free text: masked like a provider's before it is stored, logged, streamed or exported.
+  const error = ack.error === undefined ? undefined : redactContacts(ack.error);
   const attempt = job.attempts.findLast((a) => a.route === route);
   if (!attempt) throw new jobState.InvalidTransition(`job ${job.id} was never sent to ${route}`);
   if (attempt.state === "failed" || attempt.state === "cancelled") {
-    return jobState.recordLateAck(job, route, { status: ack.status, at: now.toISOString(), ...(ack.error ? { error: ack.error } : {}) });
+    return jobState.recordLateAck(job, route, { status: ack.status, at: now.toISOString(), ...(error ? { error } : {}) });
   }
   switch (ack.status) {
     case "received":
@@ -29,7 +32,7 @@ export function applyAck(job: Job, deviceId: string, ack: AckPayload, now: Date)
     case "delivered":
       return jobState.markDelivered(job, route, now);
     case "failed":
-      return jobState.markAttemptFailed(job, route, now, `device:${ack.error ?? "failed"}: the phone could not send it`);
+      return jobState.markAttemptFailed(job, route, now, `device:${error ?? "failed"}: the phone could not send it`);
   }
 }
 
