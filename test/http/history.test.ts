@@ -236,7 +236,7 @@ describe("history over HTTP: validation, auth and retention (sqlite store)", () 
     expect(Object.keys(reply.json.error).sort()).toEqual(expect.arrayContaining(["code", "message"]));
   });
 
-  it("answers 401 without a key or with a bad one, 403 without the scope of the single-item GET", async () => {
+  it("answers 401 without a key or with a bad one, 403 to any key but an admin one", async () => {
     for (const route of ["/v1/messages", "/v1/otp", "/v1/messages?format=csv"]) {
       const none = await gw.call("GET", route, undefined, null);
       expect(none.status).toBe(401);
@@ -247,8 +247,12 @@ describe("history over HTTP: validation, auth and retention (sqlite store)", () 
     const messagesKey = (await gw.call("POST", "/v1/keys", { name: "messages only", scopes: ["messages"] })).json.key;
     expect((await gw.call("GET", "/v1/messages", undefined, otpKey)).json).toMatchObject({ error: { code: "forbidden" } });
     expect((await gw.call("GET", "/v1/otp", undefined, messagesKey)).json).toMatchObject({ error: { code: "forbidden" } });
-    expect((await gw.call("GET", "/v1/messages", undefined, messagesKey)).status).toBe(200);
-    expect((await gw.call("GET", "/v1/otp", undefined, otpKey)).status).toBe(200);
+    // Records name no owning key: a tenant's key, even with the route's scope, must not list every tenant's ids.
+    expect((await gw.call("GET", "/v1/messages", undefined, messagesKey)).json).toMatchObject({ error: { code: "forbidden", message: expect.stringContaining("admin") } });
+    expect((await gw.call("GET", "/v1/otp", undefined, otpKey)).json).toMatchObject({ error: { code: "forbidden", message: expect.stringContaining("admin") } });
+    const operatorKey = (await gw.call("POST", "/v1/keys", { name: "operator", scopes: ["admin"] })).json.key;
+    expect((await gw.call("GET", "/v1/messages", undefined, operatorKey)).status).toBe(200);
+    expect((await gw.call("GET", "/v1/otp", undefined, operatorKey)).status).toBe(200);
   });
 
   it("quotes CSV fields by RFC 4180 and defuses what a spreadsheet would run", async () => {

@@ -69,6 +69,8 @@ export const messageRoutes: FastifyPluginAsyncZod<{ messages: MessageService; st
       },
     },
     async (request, reply) => {
+      // Records carry no owning key, so the whole history (every tenant's ids) is for the operator only.
+      requireScope(request.principal!, "admin");
       const { cursor, limit, since, until, state, route, format } = request.query;
       const page = await viewsOf(await store.listMessages({ limit, after: cursor, since, until, states: state, route }), (id) => messages.view(id));
       reply.header("vary", "accept");

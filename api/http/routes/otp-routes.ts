@@ -81,6 +81,8 @@ export const otpRoutes: FastifyPluginAsyncZod<{ otp: OtpService; store: HistoryS
       },
     },
     async (request, reply) => {
+      // Records carry no owning key, so the whole history (every tenant's ids) is for the operator only.
+      requireScope(request.principal!, "admin");
       const { cursor, limit, since, until, state, status, route, format } = request.query;
       const query = { limit, after: cursor, since, until, states: state, statuses: status, route };
       const page = await viewsOf(await store.listOtps(query, Date.now()), (id) => otp.view(id));
