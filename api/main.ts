@@ -22,7 +22,8 @@ function abandonStart(line: string | undefined, code: number): never {
   process.exit(code);
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+// SIGHUP too: a closed terminal during the first start must not keep a key nobody saw.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
@@ -38,6 +39,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     );
   });
 }
+
+// Until the key is shown, an uncaught exception also leaves no digest behind; after, Node's default stands (below).
+const failedStarting = (error: unknown) => abandonStart(describeStartFailure(error, config), 1);
+process.on("uncaughtException", failedStarting);
 
 let addresses: ListeningAddresses;
 try {
@@ -76,3 +81,4 @@ if (admin.source === "generated") {
   log.info("admin API key: ADMIN_API_KEY");
 }
 up = true;
+process.off("uncaughtException", failedStarting);

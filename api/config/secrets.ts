@@ -37,6 +37,9 @@ function writeSecret(file: string, value: string): string {
   }
 }
 
+/** What keyDigest writes: SHA-256 in hex. */
+const KEY_DIGEST = /^[0-9a-f]{64}$/;
+
 /** Where the admin key's digest is kept, in DATA_DIR. */
 export const ADMIN_KEY_DIGEST_FILE = "admin-key.sha256";
 
@@ -57,7 +60,9 @@ export function adminKey(dataDir: string, fromEnv?: string): AdminKey {
   ensureDataDir(dataDir);
   const file = path.join(dataDir, ADMIN_KEY_DIGEST_FILE);
   const existing = readIfExists(file);
-  if (existing) return { source: "kept", digest: existing, file };
+  if (existing !== undefined && KEY_DIGEST.test(existing)) return { source: "kept", digest: existing, file };
+  // Empty or torn (a crash between creating the file and writing it): no key can match it, so it is no key.
+  if (existing !== undefined) rmSync(file, { force: true });
   const key = newApiKey("admin");
   const digest = keyDigest(key);
   const stored = writeSecret(file, digest);
