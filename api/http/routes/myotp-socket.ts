@@ -152,6 +152,8 @@ function asApiError(error: unknown, logger: FastifyBaseLogger): ApiError {
   return known;
 }
 
+const shuttingDown = () => errorReply(new ApiError(503, "shutting_down", "this node is shutting down; send it again", 1));
+
 function errorReply(error: ApiError, details?: ErrorBody["error"]["details"]): FrameReply {
   return {
     error: {
@@ -197,6 +199,8 @@ class SenderConnection {
   private busy = false;
   private working: Promise<void> = Promise.resolve();
   private stopping = false;
+  /** Past the drain deadline: frames not yet started are answered `shutting_down`, in their turn, not carried out. */
+  private abandoning = false;
   private keyRefused = false;
   /** Our close frame is sent: what the sender sends after it is not read as work (the close code says why). */
   private closing = false;
@@ -232,7 +236,7 @@ class SenderConnection {
   private async work(): Promise<void> {
     this.busy = true;
     try {
-      for (let frame = this.frames.shift(); frame; frame = this.frames.shift()) this.answer(await this.carryOut(frame));
+      for (let frame = this.frames.shift(); frame; frame = this.frames.shift()) this.answer(this.abandoning ? shuttingDown() : await this.carryOut(frame));
     } finally {
       // Set in the same step as the last shift, so a frame that arrives next starts a new run.
       this.busy = false;
@@ -306,8 +310,13 @@ class SenderConnection {
     })();
     await Promise.race([drained, deadline]);
     clearTimeout(timer);
-    // Read but not carried out in time: each still gets its answer, so the sender knows to send it again.
-    for (const _frame of this.frames.splice(0)) this.answer(errorReply(new ApiError(503, "shutting_down", "this node is shutting down; send it again", 1)));
+    // Read but not carried out in time: each still gets its answer, so the sender knows to send it again,
+    // and in its turn, after the frame in flight: a sender matches replies to frames by their order, so a
+    // `shutting_down` sent ahead of that frame's own reply would be read as its answer (and the SMS sent twice).
+    this.abandoning = true;
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(graceTimer);
     this.close(CLOSE_GOING_AWAY, "the gateway is shutting down");
     await this.closed;
   }
