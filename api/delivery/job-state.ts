@@ -62,7 +62,7 @@ export interface Job {
   email?: string;
   /** An SMS job that may fall back to email when every SMS route fails (channel `auto`). */
   emailFallback?: boolean;
-  /** The text to send, sealed (AES-GCM) so the store never holds an OTP code in clear. */
+  /** The text to send, sealed (AES-GCM) so the store never holds an OTP code in clear; "" once the job is settled. */
   sealedBody: string;
   subject?: string;
   state: JobState;
@@ -134,6 +134,15 @@ export function isSettled(job: Pick<Job, "state">): boolean {
 
 export class InvalidTransition extends Error {}
 
+/**
+ * A settled job is never sent again, so its text (an OTP's holds the code) is
+ * not kept: the record stays for the history (HISTORY_RETENTION_DAYS), the
+ * body does not, even sealed.
+ */
+function withoutBody(job: Job): Job {
+  return { ...job, sealedBody: "" };
+}
+
 /** The open attempt's deadline goes with it once the attempt is over. */
 function closed(job: Job): Job {
   const { attemptDeadline: _deadline, ...rest } = job;
@@ -178,7 +187,7 @@ export function dispatch(job: Job, route: Route, at: Date, deadline?: Date): Job
 export function markSent(job: Job, route: Route, at: Date, providerMessageId?: string): Job {
   if (job.state !== "dispatched") throw new InvalidTransition(`cannot mark job ${job.id} sent from ${job.state}`);
   const next = withAttempt(job, route, at, { state: "sent", ...(providerMessageId ? { providerMessageId } : {}) });
-  return { ...next, state: "sent" };
+  return withoutBody({ ...next, state: "sent" });
 }
 
 /** The phone has the job. Informational: the attempt stays dispatched until it is sent or fails. */
@@ -204,7 +213,7 @@ export function markDelivered(job: Job, route: Route, at: Date): Job {
   if (job.state !== "sent" && job.state !== "dispatched") {
     throw new InvalidTransition(`cannot mark job ${job.id} delivered from ${job.state}`);
   }
-  return { ...withAttempt(job, route, at, { state: "delivered" }), state: "delivered" };
+  return withoutBody({ ...withAttempt(job, route, at, { state: "delivered" }), state: "delivered" });
 }
 
 /** The attempt failed; the job stays `dispatched` until the next route is tried or `exhaust` ends it. */
@@ -216,12 +225,12 @@ export function markAttemptFailed(job: Job, route: Route, at: Date, error: strin
 /** No route is left. */
 export function exhaust(job: Job, at: Date, error = "no route delivered the message"): Job {
   if (isTerminal(job)) throw new InvalidTransition(`job ${job.id} is already ${job.state}`);
-  return closed({ ...job, state: "failed", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, error) });
+  return withoutBody(closed({ ...job, state: "failed", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, error) }));
 }
 
 export function expire(job: Job, at: Date): Job {
   if (isTerminal(job) || job.state === "sent") throw new InvalidTransition(`cannot expire job ${job.id} in ${job.state}`);
-  return closed({ ...job, state: "expired", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, "expired") });
+  return withoutBody(closed({ ...job, state: "expired", updatedAt: at.toISOString(), attempts: closeOpenAttempts(job, at, "expired") }));
 }
 
 function closeOpenAttempts(job: Job, at: Date, error: string): Attempt[] {

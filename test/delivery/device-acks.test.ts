@@ -28,3 +28,17 @@ describe("a phone's error text", () => {
     expect(JSON.stringify(late.attempts)).not.toContain("711222333");
   });
 });
+
+describe("a settled job's text", () => {
+  it("is dropped at sent, delivered, failed and expired, and kept while the job may still be sent", () => {
+    const route = jobState.deviceTarget("p1");
+    const open = dispatched();
+    expect(open.sealedBody).toBe("sealed");
+    expect(jobState.markAttemptFailed(open, route, at, "device:timeout").sealedBody).toBe("sealed");
+    const sent = jobState.markSent(open, route, at);
+    expect(sent.sealedBody).toBe("");
+    expect(jobState.markDelivered(sent, route, at).sealedBody).toBe("");
+    expect(jobState.exhaust(open, at).sealedBody).toBe("");
+    expect(jobState.expire(open, at).sealedBody).toBe("");
+  });
+});
